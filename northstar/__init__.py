@@ -1,0 +1,3 @@
+"""northstar: customer-success KPI pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,136 @@
+"""Names, columns, types and keys of every input table (DESIGN §3), declared once.
+
+Extract, staging, validation and the generator all read this module; nothing else spells a
+contract column or type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+UTC_TIMESTAMP = pl.Datetime("us", "UTC")
+
+BILLING_PERIODS = ("month", "quarter", "year")
+MONTHS_IN_PERIOD = {"month": 1, "quarter": 3, "year": 12}
+SURVEY_TYPES = ("nps", "csat", "ces")
+SURVEY_SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+COST_CATEGORIES = ("sales", "marketing", "customer_success", "support")
+INVOICE_KINDS = ("recurring", "one_time", "usage")
+INVOICE_STATUSES = ("paid", "open", "void", "uncollectible")
+TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+TICKET_CHANNELS = ("email", "chat", "phone", "web", "self_service")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: its polars type and whether NULL is allowed."""
+
+    name: str
+    dtype: pl.DataType
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One input table: path `<system>/<table>`, columns, unique key, and its event-date column."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    date_column: str | None = None
+    required: bool = True
+    optional_columns: tuple[Column, ...] = field(default=())
+    personal_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def system(self) -> str:
+        return self.name.split("/")[0]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        return self.columns + self.optional_columns
+
+    def dtype(self, column: str) -> pl.DataType:
+        return next(c.dtype for c in self.all_columns if c.name == column)
+
+
+S, F, I, D, T = pl.String(), pl.Float64(), pl.Int64(), pl.Date(), UTC_TIMESTAMP
+
+
+def _cols(*spec: tuple[str, pl.DataType] | tuple[str, pl.DataType, bool]) -> tuple[Column, ...]:
+    return tuple(Column(*s) for s in spec)
+
+
+ACCOUNTS = TableSpec(
+    "crm/accounts",
+    _cols(("account_id", S), ("name", S, True), ("created_at", T),
+          ("segment", S, True), ("region", S, True), ("owner", S, True)),
+    key=("account_id",),
+    date_column="created_at",
+    personal_columns=("name",),
+)
+SURVEYS = TableSpec(
+    "crm/surveys",
+    _cols(("response_id", S), ("account_id", S), ("survey_type", S), ("score", I),
+          ("responded_at", T)),
+    key=("response_id",),
+    date_column="responded_at",
+    optional_columns=_cols(("ticket_id", S, True), ("comment", S, True)),
+    personal_columns=("comment",),
+)
+COSTS = TableSpec(
+    "crm/costs",
+    _cols(("month", D), ("category", S), ("amount", F), ("currency", S)),
+    key=("month", "category", "currency"),
+    date_column="month",
+    required=False,
+)
+SUBSCRIPTIONS = TableSpec(
+    "billing/subscriptions",
+    _cols(("subscription_id", S), ("account_id", S), ("plan", S), ("billing_period", S),
+          ("amount", F), ("discount", F), ("currency", S), ("start_date", D),
+          ("end_date", D, True), ("trial_end", D, True)),
+    key=("subscription_id", "start_date"),
+    date_column="start_date",
+)
+INVOICES = TableSpec(
+    "billing/invoices",
+    _cols(("invoice_id", S), ("account_id", S), ("subscription_id", S, True), ("issued_at", T),
+          ("due_at", T), ("paid_at", T, True), ("amount", F), ("tax", F), ("currency", S),
+          ("kind", S), ("status", S)),
+    key=("invoice_id",),
+    date_column="issued_at",
+)
+FX_RATES = TableSpec(
+    "billing/fx_rates",
+    _cols(("date", D), ("currency", S), ("rate", F)),
+    key=("date", "currency"),
+    date_column="date",
+    required=False,
+)
+TICKETS = TableSpec(
+    "helpdesk/tickets",
+    _cols(("ticket_id", S), ("account_id", S), ("created_at", T), ("first_response_at", T, True),
+          ("solved_at", T, True), ("status", S), ("channel", S), ("priority", S),
+          ("agent_replies", I), ("reopens", I), ("handle_seconds", F, True)),
+    key=("ticket_id",),
+    date_column="created_at",
+)
+USAGE = TableSpec(
+    "product/usage",
+    _cols(("account_id", S), ("user_id", S), ("date", D), ("events", I), ("active_seconds", F)),
+    key=("account_id", "user_id", "date"),
+    date_column="date",
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in (ACCOUNTS, SURVEYS, COSTS, SUBSCRIPTIONS, INVOICES, FX_RATES, TICKETS, USAGE)
+}

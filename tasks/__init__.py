@@ -1,0 +1,1 @@
+"""Pipeline steps: extract, validate, compute (pure KPI code in `tasks.kpis`), load."""
