@@ -23,7 +23,7 @@ DEFAULT_CONFIG_FILE = "northstar.toml"
 
 
 class Policy(BaseModel):
-    """The choices that change numbers (DESIGN §6); stored with every run, hashed on every KPI row."""
+    """The choices that change numbers (DESIGN §6): stored with every run, hashed on KPI rows."""
 
     model_config = {"frozen": True, "extra": "forbid"}
 

@@ -6,7 +6,8 @@ contract column or type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -57,11 +58,22 @@ class TableSpec:
     def all_columns(self) -> tuple[Column, ...]:
         return self.columns + self.optional_columns
 
+    def only(self, names: Collection[str]) -> TableSpec:
+        """This table restricted to the columns a run reads (the key must be among them)."""
+        missing_key = [k for k in self.key if k not in names]
+        if missing_key:
+            raise ValueError(f"{self.name}: a read must include the key columns {missing_key}")
+        return replace(
+            self,
+            columns=tuple(c for c in self.columns if c.name in names),
+            optional_columns=tuple(c for c in self.optional_columns if c.name in names),
+        )
+
     def dtype(self, column: str) -> pl.DataType:
         return next(c.dtype for c in self.all_columns if c.name == column)
 
 
-S, F, I, D, T = pl.String(), pl.Float64(), pl.Int64(), pl.Date(), UTC_TIMESTAMP
+S, F, I, D, T = pl.String(), pl.Float64(), pl.Int64(), pl.Date(), UTC_TIMESTAMP  # noqa: E741
 
 
 def _cols(*spec: tuple[str, pl.DataType] | tuple[str, pl.DataType, bool]) -> tuple[Column, ...]:
@@ -70,16 +82,23 @@ def _cols(*spec: tuple[str, pl.DataType] | tuple[str, pl.DataType, bool]) -> tup
 
 ACCOUNTS = TableSpec(
     "crm/accounts",
-    _cols(("account_id", S), ("name", S, True), ("created_at", T),
-          ("segment", S, True), ("region", S, True), ("owner", S, True)),
+    _cols(
+        ("account_id", S),
+        ("name", S, True),
+        ("created_at", T),
+        ("segment", S, True),
+        ("region", S, True),
+        ("owner", S, True),
+    ),
     key=("account_id",),
     date_column="created_at",
     personal_columns=("name",),
 )
 SURVEYS = TableSpec(
     "crm/surveys",
-    _cols(("response_id", S), ("account_id", S), ("survey_type", S), ("score", I),
-          ("responded_at", T)),
+    _cols(
+        ("response_id", S), ("account_id", S), ("survey_type", S), ("score", I), ("responded_at", T)
+    ),
     key=("response_id",),
     date_column="responded_at",
     optional_columns=_cols(("ticket_id", S, True), ("comment", S, True)),
@@ -94,17 +113,36 @@ COSTS = TableSpec(
 )
 SUBSCRIPTIONS = TableSpec(
     "billing/subscriptions",
-    _cols(("subscription_id", S), ("account_id", S), ("plan", S), ("billing_period", S),
-          ("amount", F), ("discount", F), ("currency", S), ("start_date", D),
-          ("end_date", D, True), ("trial_end", D, True)),
+    _cols(
+        ("subscription_id", S),
+        ("account_id", S),
+        ("plan", S),
+        ("billing_period", S),
+        ("amount", F),
+        ("discount", F),
+        ("currency", S),
+        ("start_date", D),
+        ("end_date", D, True),
+        ("trial_end", D, True),
+    ),
     key=("subscription_id", "start_date"),
     date_column="start_date",
 )
 INVOICES = TableSpec(
     "billing/invoices",
-    _cols(("invoice_id", S), ("account_id", S), ("subscription_id", S, True), ("issued_at", T),
-          ("due_at", T), ("paid_at", T, True), ("amount", F), ("tax", F), ("currency", S),
-          ("kind", S), ("status", S)),
+    _cols(
+        ("invoice_id", S),
+        ("account_id", S),
+        ("subscription_id", S, True),
+        ("issued_at", T),
+        ("due_at", T),
+        ("paid_at", T, True),
+        ("amount", F),
+        ("tax", F),
+        ("currency", S),
+        ("kind", S),
+        ("status", S),
+    ),
     key=("invoice_id",),
     date_column="issued_at",
 )
@@ -117,9 +155,19 @@ FX_RATES = TableSpec(
 )
 TICKETS = TableSpec(
     "helpdesk/tickets",
-    _cols(("ticket_id", S), ("account_id", S), ("created_at", T), ("first_response_at", T, True),
-          ("solved_at", T, True), ("status", S), ("channel", S), ("priority", S),
-          ("agent_replies", I), ("reopens", I), ("handle_seconds", F, True)),
+    _cols(
+        ("ticket_id", S),
+        ("account_id", S),
+        ("created_at", T),
+        ("first_response_at", T, True),
+        ("solved_at", T, True),
+        ("status", S),
+        ("channel", S),
+        ("priority", S),
+        ("agent_replies", I),
+        ("reopens", I),
+        ("handle_seconds", F, True),
+    ),
     key=("ticket_id",),
     date_column="created_at",
 )
@@ -131,6 +179,5 @@ USAGE = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {
-    t.name: t
-    for t in (ACCOUNTS, SURVEYS, COSTS, SUBSCRIPTIONS, INVOICES, FX_RATES, TICKETS, USAGE)
+    t.name: t for t in (ACCOUNTS, SURVEYS, COSTS, SUBSCRIPTIONS, INVOICES, FX_RATES, TICKETS, USAGE)
 }

@@ -53,17 +53,21 @@ class Periods:
         The state before the window is the state on window_start - 1 day.
         """
         days = pl.LazyFrame({"snapshot_date": list(self.days)}, schema={"snapshot_date": pl.Date})
-        months = pl.LazyFrame({"snapshot_date": list(self.months)}, schema={"snapshot_date": pl.Date})
+        months = pl.LazyFrame(
+            {"snapshot_date": list(self.months)}, schema={"snapshot_date": pl.Date}
+        )
         d = pl.col("snapshot_date")
         return pl.concat(
             [
                 days.select(
-                    d, pl.lit(DAY).alias("grain"),
+                    d,
+                    pl.lit(DAY).alias("grain"),
                     (d - pl.duration(days=window_days - 1)).alias("window_start"),
                     d.alias("window_end"),
                 ),
                 months.select(
-                    d, pl.lit(MONTH).alias("grain"),
+                    d,
+                    pl.lit(MONTH).alias("grain"),
                     d.alias("window_start"),
                     d.dt.month_end().alias("window_end"),
                 ),
@@ -79,6 +83,14 @@ class Periods:
     def last_date(self) -> date:
         """Latest date any snapshot's state is taken on."""
         return max([*self.days, *(month_end(m) for m in self.months)])
+
+
+def today(timezone: str) -> date:
+    """The current calendar date in the policy's time zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def local_date(column: str, timezone: str) -> pl.Expr:

@@ -21,8 +21,9 @@ def segment_labels(accounts: pl.LazyFrame, dimensions: Sequence[str]) -> pl.Lazy
         parts.append(
             accounts.select(
                 "account_id",
-                pl.format("{}={}", pl.lit(dim), pl.col(dim).cast(pl.String).fill_null(UNKNOWN))
-                .alias("segment"),
+                pl.format(
+                    "{}={}", pl.lit(dim), pl.col(dim).cast(pl.String).fill_null(UNKNOWN)
+                ).alias("segment"),
             )
         )
     return pl.concat(parts)

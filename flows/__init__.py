@@ -1,0 +1,1 @@
+"""Prefect flows: daily_snapshot, monthly_close, backfill."""

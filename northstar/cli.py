@@ -1,0 +1,316 @@
+"""The `northstar` command line (DESIGN §2).
+
+Exit codes: 0 ok, 1 run failed, 2 usage error, 3 input rejected by validation.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from northstar.config import load_settings
+from tasks.kpis.periods import month_start
+
+EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
+DEMO_START, DEMO_END = date(2024, 1, 1), date(2026, 10, 31)
+FileFormat = Literal["csv", "parquet"]
+
+app = typer.Typer(
+    name="northstar",
+    help="Customer-success KPI pipeline: generate, run, backfill and read KPI snapshots.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+run_app = typer.Typer(help="Run one snapshot through the Prefect engine.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+out = Console()
+err = Console(stderr=True)
+
+
+def parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def parse_month(value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m").date()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a month (YYYY-MM)") from exc
+
+
+Day = Annotated[date, typer.Option(parser=parse_day, metavar="YYYY-MM-DD")]
+Month = Annotated[date, typer.Option(parser=parse_month, metavar="YYYY-MM")]
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", help="Folder, s3://bucket/prefix or SQLAlchemy URL.")
+]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Store URL (default sqlite:///northstar.db).")
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
+
+
+def guarded(action: Callable[[], Any]) -> Any:
+    """Run an action, turning known failures into a message and the documented exit code."""
+    from northstar.sources import SourceError
+    from tasks.kpis.movements import BridgeError
+    from tasks.validate import ContractError
+
+    try:
+        return action()
+    except ContractError as exc:
+        err.print(f"[bold red]input rejected:[/] {exc}")
+        raise typer.Exit(EXIT_REJECTED) from exc
+    except (BridgeError, SourceError, FileNotFoundError, ValueError) as exc:
+        err.print(f"[bold red]run failed:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from exc
+    except Exception as exc:
+        err.print(f"[bold red]run failed:[/] {type(exc).__name__}: {exc}")
+        raise typer.Exit(EXIT_FAILED) from exc
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the source tables to.")],
+    accounts: Annotated[int, typer.Option(min=1)] = 500,
+    start: Day = DEMO_START,
+    end: Day = DEMO_END,
+    seed: int = 7,
+    fmt: Annotated[FileFormat, typer.Option("--format")] = "csv",
+) -> None:
+    """Write a synthetic company's CRM, billing, helpdesk, survey and usage tables."""
+    if end <= start:
+        raise typer.BadParameter("--end must be after --start")
+    counts = guarded(lambda: _generate(out_dir, accounts, start, end, seed, fmt))
+    table = Table("table", "rows", title=f"generated into {out_dir}")
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
+    out.print(table)
+
+
+def _generate(
+    out_dir: Path, accounts: int, start: date, end: date, seed: int, fmt: FileFormat
+) -> dict[str, int]:
+    from northstar.generate import generate as write_company
+
+    with _progress() as bar:
+        task = bar.add_task("generating", total=1.0)
+
+        def report(step: str, done: float) -> None:
+            bar.update(task, completed=done, description=step)
+
+        return write_company(
+            out_dir, accounts=accounts, start=start, end=end, seed=seed, fmt=fmt, progress=report
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@run_app.command("daily")
+def run_daily(
+    date_: Annotated[date, typer.Option("--date", parser=parse_day, metavar="YYYY-MM-DD")],
+    source: SourceOpt = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The daily snapshot of one date."""
+    from flows.daily_snapshot import daily_snapshot
+
+    summary = guarded(lambda: daily_snapshot(date_, source, store, _str(config)))
+    _print_summary(summary)
+
+
+@run_app.command("monthly")
+def run_monthly(
+    month: Month, source: SourceOpt = None, store: StoreOpt = None, config: ConfigOpt = None
+) -> None:
+    """The monthly close of one calendar month."""
+    from flows.monthly_close import monthly_close
+
+    summary = guarded(lambda: monthly_close(month, source, store, _str(config)))
+    _print_summary(summary)
+
+
+@app.command()
+def backfill(
+    start: Day, end: Day, source: SourceOpt = None, store: StoreOpt = None, config: ConfigOpt = None
+) -> None:
+    """Every day and every complete month from START to END, in one vectorized pass."""
+    from flows.backfill import backfill as backfill_flow
+
+    if end < start:
+        raise typer.BadParameter("--end must not be before --start")
+    summary = guarded(lambda: backfill_flow(start, end, source, store, _str(config)))
+    _print_summary(summary)
+
+
+@app.command()
+def kpis(
+    store: StoreOpt = None,
+    date_: Annotated[
+        date | None, typer.Option("--date", parser=parse_day, metavar="YYYY-MM-DD")
+    ] = None,
+    month: Annotated[date | None, typer.Option(parser=parse_month, metavar="YYYY-MM")] = None,
+    grain: Annotated[Literal["day", "month"] | None, typer.Option()] = None,
+    segment: str = "all",
+    fmt: Annotated[Literal["table", "csv", "json"], typer.Option("--format")] = "table",
+    config: ConfigOpt = None,
+) -> None:
+    """Print stored KPIs of one snapshot (default: the latest)."""
+    if date_ is not None and month is not None:
+        raise typer.BadParameter("give --date or --month, not both")
+    url = load_settings(_str(config), store=store).store
+    frame = guarded(lambda: _read_snapshot(url, date_, month, grain, segment))
+    if frame is None or frame.is_empty():
+        err.print("no KPIs stored for that snapshot; run `northstar run daily` or `backfill` first")
+        raise typer.Exit(EXIT_FAILED)
+    _print_kpis(frame, fmt)
+
+
+def _read_snapshot(
+    url: str, day: date | None, month: date | None, grain: str | None, segment: str
+) -> pl.DataFrame | None:
+    from northstar.store import MetricsStore
+
+    store = MetricsStore(url)
+    try:
+        grain = grain or ("month" if month is not None else "day")
+        when = month_start(month) if month is not None else day
+        if when is None:
+            when = store.latest_snapshot_date(grain)
+            if when is None:
+                return None
+        elif grain == "month":
+            when = month_start(when)
+        return store.read_kpis(snapshot_date=when, grain=grain, segment=segment)
+    finally:
+        store.dispose()
+
+
+def _print_kpis(frame: pl.DataFrame, fmt: str) -> None:
+    """The KPI rows as a table, CSV or JSON, in registry order."""
+    from northstar.metrics import METRICS
+
+    order = {m.name: i for i, m in enumerate(METRICS)}
+    frame = frame.with_columns(
+        pl.col("metric").replace_strict(order, default=len(order)).alias("_o")
+    )
+    frame = frame.sort("_o").drop("_o")
+    cols = [
+        "snapshot_date",
+        "grain",
+        "segment",
+        "metric",
+        "value",
+        "unit",
+        "numerator",
+        "denominator",
+    ]
+    frame = frame.select([c for c in cols if c in frame.columns])
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif fmt == "json":
+        sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
+    else:
+        first = frame.row(0, named=True)
+        table = Table(
+            "metric",
+            "value",
+            "unit",
+            title=(
+                f"{first['grain']} snapshot {first['snapshot_date']} · segment {first['segment']}"
+            ),
+        )
+        for row in frame.iter_rows(named=True):
+            table.add_row(row["metric"], format_value(row["value"], row["unit"]), row["unit"])
+        out.print(table)
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A KPI value as a person reads it: money with separators, ratios as percentages."""
+    if value is None:
+        return "—"
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit == "multiple":
+        return f"{value:,.2f}x"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    if unit in ("count", "users"):
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def _print_summary(summary: Any) -> None:
+    table = Table(
+        "table",
+        "origin",
+        "read",
+        "loaded",
+        "quarantined",
+        title=f"{summary.flow} run {summary.run_id}: {summary.status}",
+    )
+    for name, c in summary.tables.items():
+        table.add_row(
+            name, str(c["origin"]), f"{c['read']:,}", f"{c['loaded']:,}", f"{c['quarantined']:,}"
+        )
+    out.print(table)
+    for skip in summary.skipped:
+        err.print(
+            f"skipped {skip['family']} metrics: source lacks {', '.join(skip['missing_tables'])}"
+        )
+    out.print(
+        f"{summary.kpi_rows:,} KPI rows for {summary.days} day(s) and {summary.months} month(s)"
+    )
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option(help="Where the demo source is generated.")] = Path(
+        "demo-data"
+    ),
+    store: Annotated[str, typer.Option(help="Store URL.")] = "sqlite:///northstar.db",
+    accounts: Annotated[int, typer.Option(min=50)] = 400,
+) -> None:
+    """Generate a demo company, backfill its history, and print the latest KPIs."""
+    from flows.backfill import backfill as backfill_flow
+
+    if not (data / "crm").is_dir():
+        guarded(lambda: _generate(data, accounts, DEMO_START, DEMO_END, 7, "csv"))
+        out.print(f"generated demo data for {accounts} accounts in {data}/")
+    summary = guarded(lambda: backfill_flow(DEMO_START, DEMO_END, str(data), store, None))
+    _print_summary(summary)
+    month = month_start(DEMO_END)
+    frame = guarded(lambda: _read_snapshot(store, None, month, "month", "all"))
+    if frame is not None and not frame.is_empty():
+        _print_kpis(frame, "table")
+    out.print(f"KPIs stored in {store}; try `northstar kpis --month {month:%Y-%m}`")
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,60 @@
+"""Writes generated tables in the input layout: `<out>/<system>/<table>.csv|.parquet`.
+
+In parquet the large tables become folders partitioned by month (`month=2026-01/part-0.parquet`);
+the hive column is an extra column to readers, which the contract allows.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+Format = Literal["csv", "parquet"]
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+PARTITION_COLUMN = {
+    "product/usage": "date",
+    "helpdesk/tickets": "created_at",
+    "billing/invoices": "issued_at",
+}
+
+
+def _clear(out: Path, name: str) -> None:
+    """Remove any earlier output of this table, so a re-run never mixes old and new files."""
+    base = out / name
+    for path in (base.with_suffix(".csv"), base.with_suffix(".parquet")):
+        path.unlink(missing_ok=True)
+    if base.is_dir():
+        shutil.rmtree(base)
+
+
+def _write_partitions(frame: pl.DataFrame, folder: Path, column: str) -> None:
+    """One parquet file per calendar month of `column`."""
+    month = frame[column].dt.strftime("%Y-%m").alias("month")
+    for (value,), part in (
+        frame.with_columns(month)
+        .partition_by("month", as_dict=True, include_key=False, maintain_order=True)
+        .items()
+    ):
+        target = folder / f"month={value}"
+        target.mkdir(parents=True, exist_ok=True)
+        part.write_parquet(target / "part-0.parquet")
+
+
+def write_table(frame: pl.DataFrame, out: Path, name: str, fmt: Format) -> int:
+    """Write one contract table under `out`; returns the number of rows written."""
+    _clear(out, name)
+    base = out / name
+    base.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "csv":
+        frame.write_csv(
+            base.with_suffix(".csv"), datetime_format=TIMESTAMP_FORMAT, date_format="%Y-%m-%d"
+        )
+    elif name in PARTITION_COLUMN:
+        base.mkdir(parents=True, exist_ok=True)
+        _write_partitions(frame, base, PARTITION_COLUMN[name])
+    else:
+        frame.write_parquet(base.with_suffix(".parquet"))
+    return frame.height

@@ -1,0 +1,26 @@
+"""IO resources chosen by configuration in one place: the source to read and the store to write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from northstar.config import Settings
+from northstar.sources import Source, open_source
+from northstar.store import MetricsStore
+
+
+@dataclass
+class Resources:
+    """What a flow injects into its tasks; tasks never construct IO themselves."""
+
+    source: Source
+    store: MetricsStore
+
+
+def open_resources(settings: Settings) -> Resources:
+    source = open_source(
+        settings.source,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        retries=settings.extract_retries,
+    )
+    return Resources(source=source, store=MetricsStore(settings.store))

@@ -1,0 +1,126 @@
+"""What every source returns: `RawTable`, the `Source` protocol, and the shared file readers.
+
+Folder and S3 sources both hold `<system>/<table>` as a `.csv` file, a `.parquet` file or a
+folder of (hive-partitioned) parquet files; `locate` decides which from the paths found and
+`scan_located` opens it lazily with a 1-based `_row_number` so that quarantined rows can be
+traced back to their position in the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import polars as pl
+
+ROW_NUMBER = "_row_number"
+
+FileFormat = Literal["csv", "parquet"]
+
+
+class SourceError(Exception):
+    """A source, or one of its tables, cannot be read; the message names the table and where."""
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One contract table as found in a source: untyped CSV strings or native parquet/SQL types."""
+
+    name: str
+    origin: str
+    frame: pl.LazyFrame
+    format: Literal["csv", "parquet", "sql"]
+
+
+class Source(Protocol):
+    """Where the input tables live: a folder, an S3 prefix or a database."""
+
+    description: str
+
+    def has(self, table: str) -> bool:
+        """Whether the source holds `table` (a contract name such as `crm/accounts`)."""
+        ...
+
+    def scan(self, table: str, columns: Sequence[str]) -> RawTable | None:
+        """The requested columns of `table` that exist, lazily; None when the table is absent."""
+        ...
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a table's data sits: one CSV or parquet file, or the parquet files of a folder."""
+
+    format: FileFormat
+    paths: tuple[str, ...]
+    hive: bool
+
+
+def _hidden(relative: str) -> bool:
+    """Whether a path inside a table folder is bookkeeping (`_SUCCESS`, `.crc`, `_tmp/`)."""
+    return any(part.startswith(("_", ".")) for part in relative.split("/"))
+
+
+def locate(table: str, relative_paths: Iterable[str], where: str) -> Located | None:
+    """Which of `<table>.csv`, `<table>.parquet` or `<table>/**.parquet` holds the table.
+
+    `relative_paths` are the file paths found under the source root ('/'-separated); `where`
+    names the source in error messages. Two layouts for one table are an error, not a guess.
+    """
+    paths = set(relative_paths)
+    folder = sorted(p for p in paths if p.startswith(f"{table}/"))
+    layouts: list[Located] = []
+    if f"{table}.csv" in paths:
+        layouts.append(Located("csv", (f"{table}.csv",), hive=False))
+    if f"{table}.parquet" in paths:
+        layouts.append(Located("parquet", (f"{table}.parquet",), hive=False))
+    if folder:
+        parts = tuple(
+            p for p in folder if p.endswith(".parquet") and not _hidden(p[len(table) + 1 :])
+        )
+        if not parts:
+            raise SourceError(f"table {table}: folder {where}/{table}/ holds no .parquet files")
+        layouts.append(Located("parquet", parts, hive=True))
+    if len(layouts) > 1:
+        found = ", ".join(f"{where}/{loc.paths[0]}" for loc in layouts)
+        raise SourceError(f"table {table}: found more than one layout ({found}); keep only one")
+    return layouts[0] if layouts else None
+
+
+def scan_csv_text(source: str | bytes) -> pl.LazyFrame:
+    """A CSV file or buffer with every column as String (typing happens in validation)."""
+    return pl.scan_csv(
+        source,
+        infer_schema=False,
+        empty_string_is_null=True,
+        row_index_name=ROW_NUMBER,
+        row_index_offset=1,
+    )
+
+
+def scan_parquet_files(
+    paths: Sequence[str], *, hive: bool, storage_options: dict[str, Any] | None = None
+) -> pl.LazyFrame:
+    """Parquet files as one LazyFrame, hive partition columns included for folders."""
+    return pl.scan_parquet(
+        list(paths),
+        hive_partitioning=hive,
+        row_index_name=ROW_NUMBER,
+        row_index_offset=1,
+        storage_options=storage_options,
+        credential_provider=None if storage_options else "auto",
+    )
+
+
+def project(table: str, origin: str, scan: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    """`_row_number` as Int64 first, then the requested columns the scan has, in request order.
+
+    Reads only the schema (CSV header or parquet footer), so the frame stays lazy and
+    predicate and projection pushdown reach the scan.
+    """
+    try:
+        available = set(scan.collect_schema().names())
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise SourceError(f"table {table}: cannot read {origin}: {err}") from err
+    wanted = [c for c in dict.fromkeys(columns) if c in available and c != ROW_NUMBER]
+    return scan.select(pl.col(ROW_NUMBER).cast(pl.Int64), *wanted)

@@ -1,0 +1,377 @@
+"""MetricsStore: the one door to the KPI store, on SQLite or PostgreSQL (DESIGN §4).
+
+Writes are one transaction per snapshot with replace semantics, so a retry or a re-run of the
+same period leaves the same rows. Rows go in by chunked executemany with bound parameters only.
+Reads come back as polars frames: numbers Float64 (counts Int64), dates Date, timestamps UTC,
+JSON columns as their canonical JSON text (sorted keys, no spaces) so backends compare equal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from northstar.store import tables as t
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+DEFAULT_CHUNK_SIZE = 5_000
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA foreign_keys = OFF",
+    "PRAGMA busy_timeout = 30000",
+)
+MIGRATION_LOCK_KEY = 7_310_593_015  # any constant: serialises concurrent upgrades on PostgreSQL
+FINAL_STATUSES = ("succeeded", "failed")
+COUNT_KEYS = ("read", "loaded", "quarantined")
+
+KPI_COLUMNS: dict[str, pl.DataType] = {
+    "snapshot_date": pl.Date(),
+    "grain": pl.String(),
+    "segment": pl.String(),
+    "metric": pl.String(),
+    "value": pl.Float64(),
+    "numerator": pl.Float64(),
+    "denominator": pl.Float64(),
+    "unit": pl.String(),
+}
+MOVEMENT_COLUMNS: dict[str, pl.DataType] = {
+    "month": pl.Date(),
+    "account_id": pl.String(),
+    "movement": pl.String(),
+    "amount": pl.Float64(),
+    "mrr_before": pl.Float64(),
+    "mrr_after": pl.Float64(),
+}
+QUARANTINE_COLUMNS = ("table", "row_number", "row", "reasons")
+KPI_READ_ORDER = ("snapshot_date", "grain", "segment", "metric")
+
+json_dumps = partial(json.dumps, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """How many rows one `write_snapshot` stored in each table."""
+
+    kpis: int
+    movements: int
+    quarantined: int
+
+
+def normalize_url(url: str) -> URL:
+    """A SQLAlchemy URL from a URL or a bare SQLite file path; plain PostgreSQL uses psycopg 3."""
+    if "://" not in url:
+        return URL.create("sqlite", database=url)
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL, or None for other backends and in-memory databases."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Hand transaction control to SQLAlchemy and set WAL, foreign keys off and busy timeout."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    """Emit BEGIN ourselves, so DDL and DML alike are transactional on SQLite."""
+    connection.exec_driver_sql("BEGIN")
+
+
+def create_store_engine(url: URL) -> Engine:
+    """An engine for the store, with canonical JSON and the SQLite transaction fixes."""
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, json_serializer=json_dumps, pool_pre_ping=path is None)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
+    """The frame's required columns, cast to the store's types, NaN stored as NULL."""
+    missing = [name for name in schema if name not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} frame lacks column(s): {', '.join(missing)}")
+    return frame.select(
+        pl.col(name).cast(dtype).fill_nan(None) if dtype == pl.Float64 else pl.col(name).cast(dtype)
+        for name, dtype in schema.items()
+    )
+
+
+def _as_text(frame: pl.DataFrame, name: str, list_separator: str = "; ") -> pl.Expr:
+    """A column as text: structs become JSON, lists are joined, anything else is cast."""
+    dtype = frame.schema[name]
+    column = pl.col(name)
+    if isinstance(dtype, pl.Struct):
+        return column.struct.json_encode()
+    if isinstance(dtype, pl.List):
+        return column.cast(pl.List(pl.String)).list.join(list_separator)
+    return column.cast(pl.String)
+
+
+def _quarantine_rows(frame: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """Quarantine rows for the store: `table` becomes `table_name`, row and reasons become text."""
+    missing = [name for name in QUARANTINE_COLUMNS if name not in frame.columns]
+    if missing:
+        raise ValueError(f"quarantine frame lacks column(s): {', '.join(missing)}")
+    return frame.select(
+        pl.lit(run_id, dtype=pl.String).alias("run_id"),
+        pl.col("table").cast(pl.String).alias("table_name"),
+        pl.col("row_number").cast(pl.Int64),
+        _as_text(frame, "row").alias("row"),
+        _as_text(frame, "reasons").alias("reasons"),
+    )
+
+
+def _polars_type(sql_type: sa.types.TypeEngine[Any]) -> pl.DataType:
+    """The polars type a store column reads back as."""
+    if isinstance(sql_type, sa.DateTime):
+        return pl.Datetime("us", "UTC")
+    if isinstance(sql_type, sa.Date):
+        return pl.Date()
+    if isinstance(sql_type, sa.Float):
+        return pl.Float64()
+    if isinstance(sql_type, sa.Integer):
+        return pl.Int64()
+    return pl.String()
+
+
+def _readable(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A column as selected for reading: JSON comes back as its stored text."""
+    if isinstance(column.type, sa.JSON):
+        return sa.cast(column, sa.Text).label(column.name)
+    return column
+
+
+def migration_config() -> Config:
+    """An Alembic config for the packaged migrations; needs no alembic.ini in the cwd."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return config
+
+
+def _now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+class MetricsStore:
+    """KPI snapshots, movements, quarantine and run records in one SQLAlchemy database."""
+
+    def __init__(
+        self, url: str, *, migrate: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> None:
+        """Open the store at `url` (SQLite file or PostgreSQL URL) and migrate it to head."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        self._url = normalize_url(url)
+        self.url_for_display: str = self._url.render_as_string(hide_password=True)
+        self.chunk_size = chunk_size
+        self.engine: Engine = create_store_engine(self._url)
+        if migrate:
+            self.migrate()
+
+    def __repr__(self) -> str:
+        """Show where the store is, never its password."""
+        return f"MetricsStore({self.url_for_display!r})"
+
+    def migrate(self) -> None:
+        """Run `alembic upgrade head` from the packaged migrations, in one transaction."""
+        config = migration_config()
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def start_run(
+        self, run_id: str, flow: str, parameters: dict[str, Any], policy_json: str, policy_hash: str
+    ) -> None:
+        """Record a run as running; starting an existing run id again replaces its record."""
+        runs = t.runs
+        with self.engine.begin() as connection:
+            connection.execute(sa.delete(runs).where(runs.c.run_id == run_id))
+            connection.execute(
+                sa.insert(runs).values(
+                    run_id=run_id,
+                    flow=flow,
+                    parameters=parameters,
+                    started_at=_now(),
+                    status="running",
+                    policy=json.loads(policy_json),
+                    policy_hash=policy_hash,
+                )
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        tables: dict[str, dict[str, Any]],
+        skipped: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close a run: status, finish time, per-table counts and their totals, skips, error."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"status must be one of {FINAL_STATUSES}, got {status!r}")
+        totals = {
+            key: sum(int(counts.get(key) or 0) for counts in tables.values()) for key in COUNT_KEYS
+        }
+        runs = t.runs
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(
+                    status=status,
+                    finished_at=_now(),
+                    tables=tables,
+                    skipped=skipped or [],
+                    error=error,
+                    rows_read=totals["read"],
+                    rows_loaded=totals["loaded"],
+                    rows_quarantined=totals["quarantined"],
+                )
+            )
+            if result.rowcount == 0:
+                raise LookupError(f"no run {run_id!r} in the store: call start_run first")
+
+    def write_snapshot(
+        self,
+        *,
+        run_id: str,
+        policy_hash: str,
+        kpis: pl.DataFrame,
+        movements: pl.DataFrame | None = None,
+        quarantine: pl.DataFrame | None = None,
+    ) -> WriteResult:
+        """Replace the KPI rows, movement months and this run's quarantine, in one transaction.
+
+        KPI rows whose (grain, snapshot_date, metric) are written are deleted first (segments
+        that disappeared go too); movements replace whole months; quarantine (when given)
+        replaces this run's rows. On any error everything rolls back.
+        """
+        stamp = {"run_id": pl.lit(run_id, dtype=pl.String)}
+        kpi_rows = _conform(kpis, KPI_COLUMNS, "kpis").with_columns(
+            **stamp,
+            computed_at=pl.lit(_now(), dtype=pl.Datetime("us", "UTC")),
+            policy_hash=pl.lit(policy_hash, dtype=pl.String),
+        )
+        movement_rows = (
+            None
+            if movements is None
+            else _conform(movements, MOVEMENT_COLUMNS, "movements").with_columns(**stamp)
+        )
+        quarantine_rows = None if quarantine is None else _quarantine_rows(quarantine, run_id)
+        with self.engine.begin() as connection:
+            self._replace(
+                connection, t.kpi_snapshots, kpi_rows, ("grain", "snapshot_date", "metric")
+            )
+            if movement_rows is not None:
+                self._replace(connection, t.mrr_movements, movement_rows, ("month",))
+            if quarantine_rows is not None:
+                connection.execute(sa.delete(t.quarantine).where(t.quarantine.c.run_id == run_id))
+                self._execute_chunks(connection, sa.insert(t.quarantine), quarantine_rows)
+        return WriteResult(
+            kpis=kpi_rows.height,
+            movements=0 if movement_rows is None else movement_rows.height,
+            quarantined=0 if quarantine_rows is None else quarantine_rows.height,
+        )
+
+    def _replace(
+        self, connection: Connection, table: sa.Table, rows: pl.DataFrame, keys: Sequence[str]
+    ) -> None:
+        """Delete the rows matching the key values being written, then insert the new rows."""
+        targets = rows.select(pl.col(key).alias(f"k_{key}") for key in keys).unique()
+        delete = sa.delete(table).where(*(table.c[key] == sa.bindparam(f"k_{key}") for key in keys))
+        self._execute_chunks(connection, delete, targets)
+        self._execute_chunks(connection, sa.insert(table), rows)
+
+    def _execute_chunks(
+        self, connection: Connection, statement: sa.Executable, rows: pl.DataFrame
+    ) -> None:
+        """Run one statement as executemany over the rows, `chunk_size` rows per call."""
+        for offset in range(0, rows.height, self.chunk_size):
+            connection.execute(statement, rows.slice(offset, self.chunk_size).to_dicts())
+
+    def read_kpis(
+        self,
+        *,
+        snapshot_date: date | None = None,
+        grain: str | None = None,
+        segment: str | None = None,
+        metrics: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """KPI rows matching every filter given, ordered by date, grain, segment, metric."""
+        columns = t.kpi_snapshots.c
+        order = [*KPI_READ_ORDER, *(c.name for c in columns if c.name not in KPI_READ_ORDER)]
+        statement = sa.select(*(columns[name] for name in order)).order_by(
+            *(columns[name] for name in KPI_READ_ORDER)
+        )
+        if snapshot_date is not None:
+            statement = statement.where(columns.snapshot_date == snapshot_date)
+        if grain is not None:
+            statement = statement.where(columns.grain == grain)
+        if segment is not None:
+            statement = statement.where(columns.segment == segment)
+        if metrics is not None:
+            statement = statement.where(columns.metric.in_(list(metrics)))
+        return self._read(statement)
+
+    def latest_snapshot_date(self, grain: str) -> date | None:
+        """The newest snapshot date stored for a grain, or None when there is none."""
+        columns = t.kpi_snapshots.c
+        statement = sa.select(sa.func.max(columns.snapshot_date)).where(columns.grain == grain)
+        with self.engine.connect() as connection:
+            latest: date | None = connection.execute(statement).scalar_one()
+        return latest
+
+    def read_table(self, name: str) -> pl.DataFrame:
+        """A whole store table ordered by its key (tests compare stores with it)."""
+        table = t.TABLES.get(name)
+        if table is None:
+            raise KeyError(f"unknown store table {name!r}; known: {', '.join(sorted(t.TABLES))}")
+        statement = sa.select(*(_readable(column) for column in table.columns)).order_by(
+            *table.primary_key.columns
+        )
+        return self._read(statement)
+
+    def _read(self, statement: sa.Select[Any]) -> pl.DataFrame:
+        """Run a select and return its rows as a frame typed from the selected columns."""
+        schema = {column.name: _polars_type(column.type) for column in statement.selected_columns}
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,118 @@
+"""What a pass reads: per table, the columns the KPIs use and the rows inside the dates they need.
+
+Filters work on raw columns (String from CSV, typed from parquet or SQL) with a one-day margin, so
+time-zone shifts never cut a needed row; the KPI code applies the exact windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from northstar.config import Policy
+from schemas.contract import TABLES
+from tasks.kpis.periods import Periods
+
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
+
+
+@dataclass(frozen=True)
+class DateBounds:
+    """Inclusive date bounds on one column; None leaves that side open."""
+
+    column: str
+    low: date | None = None
+    high: date | None = None
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """The columns of one table a pass needs, and the date bounds its rows must meet."""
+
+    table: str
+    columns: tuple[str, ...]
+    bounds: tuple[DateBounds, ...] = ()
+
+
+def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) -> list[TableRead]:
+    """Every table read by one pass over `periods`, with its columns and date bounds."""
+    first, last = periods.first_date, periods.last_date
+    window = max(policy.churn_window_days, policy.support_window_days)
+    survey_window = max(policy.nps_window_days, policy.csat_window_days, policy.ces_window_days)
+    account_columns = ("account_id", "created_at", *segment_dimensions)
+    return [
+        TableRead("crm/accounts", tuple(dict.fromkeys(account_columns))),
+        TableRead("billing/subscriptions", tuple(TABLES["billing/subscriptions"].column_names)),
+        TableRead(
+            "billing/fx_rates", ("date", "currency", "rate"), (DateBounds("date", high=last),)
+        ),
+        TableRead(
+            "helpdesk/tickets",
+            (
+                "ticket_id",
+                "account_id",
+                "created_at",
+                "first_response_at",
+                "solved_at",
+                "status",
+                "channel",
+                "priority",
+                "agent_replies",
+                "reopens",
+                "handle_seconds",
+            ),
+            (
+                DateBounds("created_at", high=last),
+                DateBounds("solved_at", low=_back(first, window)),
+            ),
+        ),
+        TableRead(
+            "crm/surveys",
+            ("response_id", "account_id", "survey_type", "score", "responded_at"),
+            (DateBounds("responded_at", _back(first, survey_window), last),),
+        ),
+        TableRead(
+            "product/usage",
+            ("account_id", "user_id", "date", "events", "active_seconds"),
+            (DateBounds("date", _back(first, policy.usage_window_days), last),),
+        ),
+    ]
+
+
+def _back(d: date, days: int) -> date:
+    return d - timedelta(days=days)
+
+
+def row_filter(read: TableRead, schema: pl.Schema) -> pl.Expr | None:
+    """Keep the rows whose bounded dates may fall inside the pass (with a day of margin)."""
+    parts = [_bound_filter(b, schema[b.column]) for b in read.bounds if b.column in schema]
+    if not parts:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out = out & p
+    return out
+
+
+def _bound_filter(b: DateBounds, dtype: pl.DataType) -> pl.Expr:
+    """Low/high test on one column; a row with no usable date is kept (an open ticket's NULL
+    solved_at is needed, a broken date is for validation to quarantine)."""
+    col = pl.col(b.column)
+    if dtype == pl.String:
+        value: pl.Expr = col.str.slice(0, 10)
+        unusable = col.is_null() | ~col.str.contains(ISO_DATE)
+        low = None if b.low is None else (b.low - timedelta(days=1)).isoformat()
+        high = None if b.high is None else (b.high + timedelta(days=1)).isoformat()
+    else:
+        value = col.cast(pl.Date, strict=False)
+        unusable = value.is_null()
+        low = None if b.low is None else b.low - timedelta(days=1)  # type: ignore[assignment]
+        high = None if b.high is None else b.high + timedelta(days=1)  # type: ignore[assignment]
+    keep = pl.lit(True)
+    if low is not None:
+        keep = keep & (value >= pl.lit(low))
+    if high is not None:
+        keep = keep & (value <= pl.lit(high))
+    return unusable | keep

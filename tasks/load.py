@@ -1,0 +1,38 @@
+"""Load: write one pass into the metrics store in a single transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NONE
+
+from northstar.store import MetricsStore
+from tasks.kpis.snapshot import SnapshotResult
+from tasks.validate import ValidatedTable
+
+
+def quarantined_rows(validated: Mapping[str, ValidatedTable]) -> pl.DataFrame | None:
+    """Every quarantined row of the pass, all tables together."""
+    frames = [v.quarantine for v in validated.values() if v.quarantine.height]
+    return pl.concat(frames) if frames else None
+
+
+@task(name="load", cache_policy=NONE)
+def load_snapshot(
+    store: MetricsStore,
+    run_id: str,
+    policy_hash: str,
+    result: SnapshotResult,
+    validated: Mapping[str, ValidatedTable],
+) -> int:
+    """Replace the pass's snapshots atomically; returns the KPI rows written."""
+    store.write_snapshot(
+        run_id=run_id,
+        policy_hash=policy_hash,
+        kpis=result.kpis,
+        movements=result.movements,
+        quarantine=quarantined_rows(validated),
+    )
+    return result.kpis.height

@@ -1,0 +1,585 @@
+"""Stage raw input tables to contract types and validate them; bad rows go to quarantine.
+
+`stage` casts every contract column to its `schemas.contract` type and keeps the values that do
+not parse as per-row reasons; `validate_table` runs the table's pandera model (plus the checks that
+need other tables: known accounts, fx rates, unique keys) and splits the rows into a clean frame and
+a quarantine frame, each quarantined row with all its reasons. A problem with the table itself (a
+missing column, a column of which no value parses) raises `ContractError` and stops the run.
+`validate_extracted` is the Prefect task the flows call.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NONE
+
+from schemas.billing import CURRENCY_CODE
+from schemas.contract import TABLES, Column, TableSpec
+from schemas.models import MODELS
+from tasks.extract import Extracted
+
+ROW_NUMBER = "_row_number"
+"""Raw frames carry each row's 1-based position in its source under this name."""
+ERRORS = "_errors"
+"""Staged frames carry each row's parse failures under this name (list of reasons)."""
+REDACTED = "<redacted>"
+QUARANTINE_SCHEMA = pl.Schema(
+    {"table": pl.String, "row_number": pl.Int64, "row": pl.String, "reasons": pl.String}
+)
+
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_INTEGER = r"^[+-]?\d+(\.0*)?$"
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_MONTH = r"^\d{4}-\d{2}$"
+_TIMESTAMP = (
+    r"^(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<hm>\d{2}:\d{2})(?P<s>:\d{2}(?:\.\d+)?)?)?"
+    r"\s*(?P<offset>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+MIN_BAD_FOR_WRONG_TYPE = 3
+"""A column is wrongly typed (stop the run) when none of its values parse and at least this many
+are present; fewer bad values in a sparse column are row problems for the quarantine."""
+_MONTH_COLUMNS = frozenset({("crm/costs", "month")})
+"""Date columns that also accept `YYYY-MM`, meaning the month's first day."""
+_PATTERN_NAMES = {CURRENCY_CODE: "a 3-letter upper-case code"}
+
+
+class ContractError(Exception):
+    """Schema-level problem: the run must stop (CLI exit 3)."""
+
+    def __init__(
+        self, table: str, origin: str, column: str | None, problem: str, count: int = 0
+    ) -> None:
+        self.table, self.origin, self.column = table, origin, column
+        self.problem, self.count = problem, count
+        where = f"column '{column}': " if column is not None else ""
+        rows = f", {count} row{'s' if count > 1 else ''}" if count else ""
+        super().__init__(f"{table} ({origin}): {where}{problem}{rows}")
+
+
+@dataclass(frozen=True)
+class ValidatedTable:
+    """One input table after validation: typed clean rows and quarantined raw rows with reasons."""
+
+    table: str
+    origin: str
+    clean: pl.DataFrame
+    quarantine: pl.DataFrame
+    rows_read: int
+
+    def __post_init__(self) -> None:
+        """Refuse to exist if any raw row went missing between clean and quarantine."""
+        if self.rows_read != self.rows_loaded + self.rows_quarantined:
+            raise AssertionError(
+                f"{self.table}: {self.rows_read} rows read but {self.rows_loaded} loaded "
+                f"+ {self.rows_quarantined} quarantined"
+            )
+
+    @property
+    def rows_loaded(self) -> int:
+        """Rows that passed every check."""
+        return self.clean.height
+
+    @property
+    def rows_quarantined(self) -> int:
+        """Rows set aside with reasons."""
+        return self.quarantine.height
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """How one contract column is read: typed value, raw text, and what a failure 'is not'."""
+
+    value: pl.Expr
+    text: pl.Expr
+    problem: str
+
+
+def _blank_to_null(text: pl.Expr) -> pl.Expr:
+    """Strip surrounding whitespace; an empty string is NULL (CSV has no other NULL)."""
+    stripped = text.str.strip_chars()
+    return pl.when(stripped != "").then(stripped)
+
+
+def _is_text(dtype: pl.DataType) -> bool:
+    """Whether the source column holds text (CSV, or a string column in parquet or SQL)."""
+    return isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+
+
+def _castable_to_text(dtype: pl.DataType) -> bool:
+    """Whether a value of this type has a faithful text form for messages and String columns."""
+    return (
+        _is_text(dtype)
+        or dtype.is_numeric()
+        or dtype.is_temporal()
+        or isinstance(dtype, pl.Boolean | pl.Null)
+    )
+
+
+def _parse_number(text: pl.Expr) -> pl.Expr:
+    """A decimal or integer written as text; anything else (including nan, inf) is NULL."""
+    return pl.when(text.str.contains(_NUMBER)).then(text.cast(pl.Float64, strict=False))
+
+
+def _parse_integer(text: pl.Expr) -> pl.Expr:
+    """An integral number written as text (`3` or `3.0`); `3.5` is NULL."""
+    digits = text.str.replace(r"\.0*$", "")
+    return pl.when(text.str.contains(_INTEGER)).then(digits.cast(pl.Int64, strict=False))
+
+
+def _parse_date(text: pl.Expr, month_ok: bool) -> pl.Expr:
+    """`YYYY-MM-DD` (and `YYYY-MM` as its first day where month_ok) as a Date."""
+    if month_ok:
+        text = pl.when(text.str.contains(_MONTH)).then(text + "-01").otherwise(text)
+    return pl.when(text.str.contains(_DATE)).then(text.str.to_date("%Y-%m-%d", strict=False))
+
+
+def _parse_timestamp(text: pl.Expr) -> pl.Expr:
+    """An ISO 8601 timestamp as UTC: naive ones are UTC, ones with an offset are shifted to UTC."""
+    parts = text.str.extract_groups(_TIMESTAMP)
+    naive = pl.concat_str(
+        parts.struct.field("date"),
+        pl.lit("T"),
+        parts.struct.field("hm").fill_null("00:00"),
+        parts.struct.field("s").fill_null(":00"),
+    ).str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
+    offset = parts.struct.field("offset").str.to_uppercase()
+    digits = offset.str.replace_all(":", "").str.slice(1)
+    minutes = digits.str.slice(0, 2).cast(pl.Int64, strict=False) * 60 + digits.str.slice(
+        2, 2
+    ).cast(pl.Int64, strict=False).fill_null(0)
+    signed = pl.when(offset.str.starts_with("-")).then(-minutes).otherwise(minutes)
+    shift = pl.when(offset.is_null() | (offset == "Z")).then(0).otherwise(signed)
+    return (naive - pl.duration(minutes=shift)).dt.replace_time_zone("UTC")
+
+
+def _from_text(spec: TableSpec, column: Column, text: pl.Expr) -> pl.Expr:
+    """Parse text into the column's contract type; unparseable values become NULL."""
+    target = column.dtype
+    if isinstance(target, pl.Float64):
+        return _parse_number(text)
+    if isinstance(target, pl.Int64):
+        return _parse_integer(text)
+    if isinstance(target, pl.Date):
+        return _parse_date(text, (spec.name, column.name) in _MONTH_COLUMNS)
+    if isinstance(target, pl.Datetime):
+        return _parse_timestamp(text)
+    return text
+
+
+def _from_typed(column: Column, source: pl.DataType) -> pl.Expr | None:
+    """Convert a typed (parquet, SQL) column to its contract type; None when it cannot be."""
+    col, target = pl.col(column.name), column.dtype
+    if isinstance(source, pl.Null):
+        return col.cast(target)
+    if isinstance(target, pl.String):
+        return col.cast(pl.String) if _castable_to_text(source) else None
+    if isinstance(target, pl.Float64):
+        return col.cast(pl.Float64) if source.is_numeric() else None
+    if isinstance(target, pl.Int64):
+        if source.is_integer():
+            return col.cast(pl.Int64, strict=False)
+        if source.is_numeric():
+            number = col.cast(pl.Float64)
+            integral = number.is_finite() & (number == number.floor())
+            return pl.when(integral).then(number.cast(pl.Int64, strict=False))
+        return None
+    if isinstance(target, pl.Date):
+        if isinstance(source, pl.Date):
+            return col
+        return col.dt.date() if isinstance(source, pl.Datetime) else None
+    if isinstance(target, pl.Datetime):
+        if isinstance(source, pl.Date):
+            return col.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        if isinstance(source, pl.Datetime):
+            utc = (
+                col.dt.replace_time_zone("UTC")
+                if source.time_zone is None
+                else col.dt.convert_time_zone("UTC")
+            )
+            return utc.dt.cast_time_unit("us")
+        return None
+    return None
+
+
+def _problem(spec: TableSpec, column: Column) -> str:
+    """What a row's value 'is not' when it fails to parse as this column's type."""
+    target = column.dtype
+    if isinstance(target, pl.Float64):
+        return "is not a number"
+    if isinstance(target, pl.Int64):
+        return "is not an integer"
+    if isinstance(target, pl.Date):
+        month = (spec.name, column.name) in _MONTH_COLUMNS
+        return "is not a date (YYYY-MM-DD or YYYY-MM)" if month else "is not a date (YYYY-MM-DD)"
+    if isinstance(target, pl.Datetime):
+        return "is not an ISO 8601 timestamp"
+    return f"is not a {target}"
+
+
+def _parser(spec: TableSpec, column: Column, source: pl.DataType, origin: str) -> _Parsed:
+    """Choose how to read one contract column given the type it has in the source."""
+    problem = _problem(spec, column)
+    if _is_text(source):
+        text = _blank_to_null(pl.col(column.name).cast(pl.String))
+        return _Parsed(_from_text(spec, column, text), text, problem)
+    value = _from_typed(column, source)
+    if value is None or not _castable_to_text(source):
+        raise ContractError(
+            spec.name, origin, column.name, f"has type {source}, cannot be read as {column.dtype}"
+        )
+    return _Parsed(value, pl.col(column.name).cast(pl.String), problem)
+
+
+def _present_columns(spec: TableSpec, source: pl.Schema, origin: str) -> list[Column]:
+    """Contract columns to stage: all required ones (else ContractError), optional if present."""
+    for column in spec.columns:
+        if column.name not in source:
+            raise ContractError(spec.name, origin, column.name, "missing")
+    return [c for c in spec.all_columns if c.name in source]
+
+
+def _bad(name: str) -> str:
+    """Name of the staging column holding a column's unparseable raw text."""
+    return f"_bad_{name}"
+
+
+def _reject_unparseable(
+    spec: TableSpec, origin: str, staged: pl.DataFrame, names: list[str]
+) -> None:
+    """Raise ContractError for a column with values of which none parses: a wrong-typed column."""
+    stats = staged.select(
+        *[pl.col(_bad(n)).count().alias(f"{n}/bad") for n in names],
+        *[pl.col(n).count().alias(f"{n}/ok") for n in names],
+        *[pl.col(_bad(n)).drop_nulls().first().alias(f"{n}/example") for n in names],
+    ).row(0, named=True)
+    for name in names:
+        if stats[f"{name}/bad"] >= MIN_BAD_FOR_WRONG_TYPE and not stats[f"{name}/ok"]:
+            dtype = type(spec.dtype(name)).__name__
+            problem = f"no value parses as {dtype} (e.g. '{stats[f'{name}/example']}')"
+            raise ContractError(spec.name, origin, name, problem, stats[f"{name}/bad"])
+
+
+def stage(spec: TableSpec, raw: pl.LazyFrame, origin: str) -> pl.LazyFrame:
+    """Cast each contract column to its contract type, keeping parse failures as row reasons.
+
+    Returns `_row_number` (Int64), the contract columns present (contract order), and `_errors`
+    (list of "column: 'raw' is not ..." reasons). Collects once to catch whole-column failures.
+    """
+    source = raw.collect_schema()
+    if ROW_NUMBER not in source:
+        raise ValueError(f"{spec.name}: raw frame has no {ROW_NUMBER} column")
+    columns = _present_columns(spec, source, origin)
+    parsers = {c.name: _parser(spec, c, source[c.name], origin) for c in columns}
+    staged = raw.select(
+        pl.col(ROW_NUMBER).cast(pl.Int64),
+        *[p.value.alias(name) for name, p in parsers.items()],
+        *[
+            pl.when(p.text.is_not_null() & p.value.is_null()).then(p.text).alias(_bad(name))
+            for name, p in parsers.items()
+        ],
+    ).collect()
+    _reject_unparseable(spec, origin, staged, list(parsers))
+    reasons = [pl.format(f"{n}: '{{}}' {p.problem}", pl.col(_bad(n))) for n, p in parsers.items()]
+    errors = pl.concat_list(reasons).list.drop_nulls()
+    return staged.lazy().select(ROW_NUMBER, *parsers, errors.alias(ERRORS))
+
+
+def _known_account_check(known: pl.Series) -> pa.Check:
+    """Pandera check: the account_id is one of the clean crm/accounts ids."""
+    ids = known.cast(pl.String).unique()
+
+    def known_account(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col(data.key).is_in(ids.implode()))
+
+    return pa.Check(known_account, name="known_account", error="unknown account '{value}'")
+
+
+def _fx_check(fx_currencies: Collection[str], reporting_currency: str) -> pa.Check:
+    """Pandera check: the currency is the reporting one or has fx rates (bad codes fail apart)."""
+    convertible = sorted({reporting_currency, *fx_currencies})
+
+    def has_fx_rate(data: pa.PolarsData) -> pl.LazyFrame:
+        code = pl.col(data.key)
+        return data.lazyframe.select(code.is_in(convertible) | ~code.str.contains(CURRENCY_CODE))
+
+    return pa.Check(has_fx_rate, name="has_fx_rate", error="no fx rate for '{value}'")
+
+
+def _key_checks(spec: TableSpec, columns: list[str]) -> list[pa.Check]:
+    """Pandera checks for the unique key: no repeated row, no key with differing rows."""
+    row = pl.struct(columns)
+    keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key])
+
+    def not_repeated(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~(keyed & ~row.is_first_distinct()))
+
+    def not_conflicting(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~(keyed & (row.n_unique().over(spec.key) > 1)))
+
+    return [
+        pa.Check(not_repeated, name="not_repeated", error="duplicate row of {_key}"),
+        pa.Check(not_conflicting, name="not_conflicting", error="conflicting duplicate key {_key}"),
+    ]
+
+
+def _schema(
+    spec: TableSpec,
+    columns: list[str],
+    known_accounts: pl.Series | None,
+    fx_currencies: Collection[str] | None,
+    reporting_currency: str,
+) -> pa.DataFrameSchema:
+    """The table's pandera model plus the checks that depend on this run's other tables."""
+    schema = copy.deepcopy(MODELS[spec.name].to_schema()).select_columns(columns)
+    if known_accounts is not None and "account_id" in columns and spec.name != "crm/accounts":
+        schema.columns["account_id"].checks.append(_known_account_check(known_accounts))
+    if "currency" in columns and spec.name != "billing/fx_rates":
+        check = _fx_check(fx_currencies or (), reporting_currency)
+        schema.columns["currency"].checks.append(check)
+    schema.checks = [*schema.checks, *_key_checks(spec, columns)]
+    return schema
+
+
+def _value_template(check: pa.Check) -> str:
+    """Reason text for a failing column value, with `{value}` where the value goes."""
+    error, stats = str(check.error), check.statistics or {}
+    if "{value}" in error:
+        return error
+    if check.name == "greater_than_or_equal_to":
+        low = stats["min_value"]
+        return "{value} is negative" if low == 0 else f"{{value}} is below {low}"
+    if check.name == "greater_than":
+        low = stats["min_value"]
+        return "{value} is not positive" if low == 0 else f"{{value}} is not above {low}"
+    if check.name == "isin":
+        return "'{value}' is not one of " + ", ".join(map(str, stats["allowed_values"]))
+    if check.name == "str_matches":
+        pattern = stats["pattern"]
+        return f"'{{value}}' is not {_PATTERN_NAMES.get(pattern, f'matching {pattern}')}"
+    return f"'{{value}}' fails {error}"
+
+
+def _column_templates(schema: pa.DataFrameSchema) -> pl.DataFrame:
+    """One row per (column, check_number): the text before and after the failing value."""
+    rows = [
+        (name, number, *_value_template(check).split("{value}", 1))
+        for name, column in schema.columns.items()
+        for number, check in enumerate(column.checks)
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "column": pl.String,
+            "check_number": pl.Int32,
+            "before": pl.String,
+            "after": pl.String,
+        },
+        orient="row",
+    )
+
+
+def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A staged value as message text: timestamps in ISO 8601 UTC, NULL as 'null'."""
+    col = pl.col(name)
+    text = col.dt.to_string("%Y-%m-%dT%H:%M:%SZ") if isinstance(dtype, pl.Datetime) else col
+    return text.cast(pl.String).fill_null("null")
+
+
+def _render(template: str, spec: TableSpec, schema: pl.Schema) -> pl.Expr:
+    """Fill a row-check template's `{column}` (and `{_key}`) placeholders from each row."""
+    pieces = re.split(r"\{(\w+)\}", template)
+    args = [
+        _render(", ".join(f"{k}={{{k}}}" for k in spec.key), spec, schema)
+        if name == "_key"
+        else _as_text(name, schema[name])
+        for name in pieces[1::2]
+    ]
+    return pl.format("{}".join(pieces[0::2]), *args) if args else pl.lit(template)
+
+
+def _check_reasons(
+    spec: TableSpec, origin: str, schema: pa.DataFrameSchema, typed: pl.DataFrame
+) -> pl.DataFrame:
+    """Run pandera lazily and turn its failure cases into (index, column, reason) rows."""
+    empty = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String, "reason": pl.String})
+    try:
+        schema.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as failed:
+        cases = failed.failure_cases.with_columns(pl.col("index").cast(pl.Int64))
+    else:
+        return empty
+    table_level = cases.filter(pl.col("index").is_null())
+    if table_level.height:
+        first = table_level.row(0, named=True)
+        raise ContractError(spec.name, origin, first["column"], str(first["check"]))
+    in_column = cases.filter(pl.col("schema_context") == "Column")
+    values = in_column.join(_column_templates(schema), on=["column", "check_number"], how="left")
+    by_value = values.select(
+        "index",
+        "column",
+        pl.when(pl.col("check") == "not_nullable")
+        .then(pl.format("{}: missing value", pl.col("column")))
+        .otherwise(
+            pl.concat_str(
+                "column", pl.lit(": "), "before", "failure_case", "after", ignore_nulls=True
+            )
+        )
+        .alias("reason"),
+    )
+    in_rows = cases.filter(pl.col("schema_context") == "DataFrameSchema")
+    indexed = typed.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    by_row = [
+        indexed.join(
+            in_rows.filter(pl.col("check_number") == number), on="index", how="semi"
+        ).select(
+            "index",
+            pl.lit(None, pl.String).alias("column"),
+            _render(str(check.error), spec, typed.schema).alias("reason"),
+        )
+        for number, check in enumerate(schema.checks)
+    ]
+    return pl.concat([empty, by_value, *by_row])
+
+
+def _parse_reasons(staged: pl.DataFrame) -> pl.DataFrame:
+    """The staging parse failures as (index, column, reason) rows."""
+    return (
+        staged.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), ERRORS)
+        .explode(ERRORS)
+        .drop_nulls(ERRORS)
+        .select(
+            "index",
+            pl.col(ERRORS).str.extract(r"^([^:]+): ").alias("column"),
+            pl.col(ERRORS).alias("reason"),
+        )
+    )
+
+
+def _reasons(parsed: pl.DataFrame, checked: pl.DataFrame) -> pl.DataFrame:
+    """All reasons per row index, '; '-joined: parse failures first, then failed checks.
+
+    A value that failed to parse is NULL after staging; its 'missing value' is dropped as noise.
+    """
+    missing = checked.filter(pl.col("reason").str.ends_with(": missing value"))
+    unparsed_nulls = missing.join(parsed, on=["index", "column"], how="semi")
+    kept = checked.join(unparsed_nulls, on=["index", "column", "reason"], how="anti")
+    return (
+        pl.concat([parsed, kept])
+        .with_row_index("seq")
+        .sort("index", "seq")
+        .group_by("index", maintain_order=True)
+        .agg(pl.col("reason").unique(maintain_order=True).str.join("; ").alias("reasons"))
+    )
+
+
+def _raw_json(spec: TableSpec, source: pl.Schema) -> pl.Expr:
+    """The raw row as a JSON object, personal and e-mail columns replaced by a marker."""
+    hidden = set(spec.personal_columns) | {c for c in source if "email" in c.lower()}
+    fields = []
+    for name, dtype in source.items():
+        if name == ROW_NUMBER:
+            continue
+        col = pl.col(name)
+        if name in hidden:
+            col = pl.when(col.is_not_null()).then(pl.lit(REDACTED)).otherwise(pl.lit(None))
+        elif not (dtype.is_numeric() or dtype.is_nested() or isinstance(dtype, pl.Boolean)):
+            col = col.cast(pl.String)
+        fields.append(col.alias(name))
+    return pl.struct(fields).struct.json_encode() if fields else pl.lit("{}")
+
+
+def validate_table(
+    spec: TableSpec,
+    raw: pl.LazyFrame,
+    origin: str,
+    *,
+    known_accounts: pl.Series | None = None,
+    fx_currencies: Collection[str] | None = None,
+    reporting_currency: str = "USD",
+) -> ValidatedTable:
+    """Stage and validate one table; every raw row ends in clean or in quarantine.
+
+    known_accounts None skips the account check; fx_currencies None means no fx table, so only
+    the reporting currency is accepted.
+    """
+    source = raw.collect()
+    staged = stage(spec, source.lazy(), origin).collect()
+    columns = [c for c in staged.columns if c not in (ROW_NUMBER, ERRORS)]
+    schema = _schema(spec, columns, known_accounts, fx_currencies, reporting_currency)
+    checked = _check_reasons(spec, origin, schema, staged.select(columns))
+    flagged = _reasons(_parse_reasons(staged), checked)
+    positions = pl.int_range(pl.len(), dtype=pl.Int64).alias("index")
+    clean = (
+        staged.with_columns(positions)
+        .join(flagged, on="index", how="anti")
+        .sort(ROW_NUMBER)
+        .select(columns)
+    )
+    quarantine = (
+        source.with_columns(positions)
+        .join(flagged, on="index", how="inner")
+        .select(
+            pl.lit(spec.name, pl.String).alias("table"),
+            pl.col(ROW_NUMBER).cast(pl.Int64).alias("row_number"),
+            _raw_json(spec, source.schema).alias("row"),
+            "reasons",
+        )
+        .sort("row_number")
+        .cast(QUARANTINE_SCHEMA)
+    )
+    return ValidatedTable(spec.name, origin, clean, quarantine, source.height)
+
+
+def _order(name: str) -> int:
+    """Validation order: accounts (known ids), then fx rates (convertible currencies), then rest."""
+    return {"crm/accounts": 0, "billing/fx_rates": 1}.get(name, 2)
+
+
+def validate_tables(
+    raw: Mapping[str, tuple[pl.LazyFrame, str]],
+    *,
+    reporting_currency: str,
+    specs: Mapping[str, TableSpec] | None = None,
+) -> dict[str, ValidatedTable]:
+    """Validate every table present, feeding accounts and fx rates to the tables that use them.
+
+    `specs` narrows a table's contract to the columns a run read (default: the whole contract).
+    """
+    known: pl.Series | None = None
+    fx: list[str] | None = None
+    validated: dict[str, ValidatedTable] = {}
+    for name in sorted(raw, key=_order):
+        frame, origin = raw[name]
+        table = validate_table(
+            (specs or TABLES)[name],
+            frame,
+            origin,
+            known_accounts=known,
+            fx_currencies=fx,
+            reporting_currency=reporting_currency,
+        )
+        validated[name] = table
+        if name == "crm/accounts":
+            known = table.clean["account_id"]
+        if name == "billing/fx_rates":
+            fx = table.clean["currency"].unique().to_list()
+    return validated
+
+
+@task(name="validate", cache_policy=NONE)
+def validate_extracted(
+    extracted: Mapping[str, Extracted], reporting_currency: str
+) -> dict[str, ValidatedTable]:
+    """Validate what extract read; without crm/accounts no KPI can be segmented, so stop."""
+    if "crm/accounts" not in extracted:
+        raise ContractError("crm/accounts", "source", None, "table not found in the source")
+    raw = {name: (e.frame.lazy(), e.origin) for name, e in extracted.items()}
+    specs = {name: TABLES[name].only(e.columns) for name, e in extracted.items()}
+    return validate_tables(raw, reporting_currency=reporting_currency, specs=specs)

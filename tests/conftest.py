@@ -1,0 +1,162 @@
+"""Shared fixtures: the Prefect test server, a throwaway PostgreSQL cluster, store URLs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+# Prefect reads its settings at import (no test module has imported it yet): keep its home,
+# database and logs out of the user's ~/.prefect.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="northstar-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+
+PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+PG_USER = "postgres"
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running throwaway cluster on 127.0.0.1; trust auth for the `postgres` user."""
+
+    port: int
+    host: str = "127.0.0.1"
+
+    def url(self, database: str) -> str:
+        """The SQLAlchemy URL of one database on this server."""
+        return f"postgresql+psycopg://{PG_USER}@{self.host}:{self.port}/{database}"
+
+    def admin_connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        """An autocommit connection to the maintenance database, for CREATE / DROP DATABASE."""
+        return psycopg.connect(
+            host=self.host, port=self.port, user=PG_USER, dbname="postgres", autocommit=True
+        )
+
+
+def _pg_bin() -> Path:
+    """The bin folder of the highest PostgreSQL version installed; fail clearly when none is."""
+    candidates = [Path(p) for p in Path("/").glob(PG_BIN_GLOB.lstrip("/"))]
+    found = [
+        p
+        for p in candidates
+        if p.parent.name.isdigit() and (p / "initdb").exists() and (p / "pg_ctl").exists()
+    ]
+    if not found:
+        pytest.fail(
+            f"no PostgreSQL server binaries under {PG_BIN_GLOB}: install them "
+            "(apt-get install postgresql) to run the PostgreSQL store tests",
+            pytrace=False,
+        )
+    return max(found, key=lambda p: int(p.parent.name))
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    """The command, run as `postgres` when we are root (the server refuses to run as root)."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", PG_USER, "--", *command]
+    return command
+
+
+def _free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _run(command: list[str], cwd: Path) -> None:
+    """Run a server command; on failure, fail the session with its output."""
+    done = subprocess.run(
+        _as_server_user(command), cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start a PostgreSQL cluster in a fresh temp folder for the session, then remove it."""
+    bin_dir = _pg_bin()
+    base = Path(tempfile.mkdtemp(prefix="northstar-pg-"))
+    data, sockets, log = base / "data", base / "sockets", base / "server.log"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        for path in (base, sockets):
+            shutil.chown(path, user=PG_USER, group=PG_USER)
+    port = _free_port()
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+    try:
+        _run(
+            [str(bin_dir / "initdb"), "-A", "trust", "-U", PG_USER, "--no-sync", "-D", str(data)],
+            base,
+        )
+        _run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ],
+            base,
+        )
+        yield PostgresServer(port=port)
+    finally:
+        if (data / "postmaster.pid").exists():
+            _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with postgres_server.admin_connection() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield postgres_server.url(name)
+    with postgres_server.admin_connection() as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file URL in the test's temp folder (the file does not exist yet)."""
+    return f"sqlite:///{tmp_path / 'store' / 'northstar.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """A store URL on each backend in turn; the cluster starts only for the postgres case."""
+    fixture = "pg_url" if request.param == "postgres" else "sqlite_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server (real engine and API) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)

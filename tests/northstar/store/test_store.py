@@ -1,0 +1,359 @@
+"""MetricsStore on SQLite and PostgreSQL: replace semantics, atomic writes, runs, reads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from polars.testing import assert_frame_equal
+
+from northstar.store import MetricsStore, normalize_url
+
+KPI_INPUT = {
+    "snapshot_date": pl.Date,
+    "grain": pl.String,
+    "segment": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "numerator": pl.Float64,
+    "denominator": pl.Float64,
+    "unit": pl.String,
+}
+MOVEMENT_INPUT = {
+    "month": pl.Date,
+    "account_id": pl.String,
+    "movement": pl.String,
+    "amount": pl.Float64,
+    "mrr_before": pl.Float64,
+    "mrr_after": pl.Float64,
+}
+VOLATILE = ["run_id", "computed_at"]
+JAN31, JAN1, FEB1 = date(2026, 1, 31), date(2026, 1, 1), date(2026, 2, 1)
+
+# State A. logo_churn_rate: 1 churned of 20 customers at start -> 1 / 20 = 0.05.
+STATE_A = [
+    (JAN31, "day", "all", "mrr", 1000.0, 1000.0, None, "currency"),
+    (JAN31, "day", "segment=SMB", "mrr", 400.0, 400.0, None, "currency"),
+    (JAN31, "day", "all", "logo_churn_rate", 0.05, 1.0, 20.0, "ratio"),
+    (JAN1, "month", "all", "mrr", 900.0, 900.0, None, "currency"),
+]
+# Movements: Jan a1 new 0 -> 100, a2 expansion 50 -> 80 (+30); Feb a1 churn 100 -> 0.
+MOVES_A = [
+    (JAN1, "a1", "new", 100.0, 0.0, 100.0),
+    (JAN1, "a2", "expansion", 30.0, 50.0, 80.0),
+    (FEB1, "a1", "churn", 100.0, 100.0, 0.0),
+]
+
+
+def kpis(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    """A KPI frame as the compute layer hands it to the store."""
+    return pl.DataFrame(rows, schema=KPI_INPUT, orient="row")
+
+
+def moves(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    """An MRR movement frame."""
+    return pl.DataFrame(rows, schema=MOVEMENT_INPUT, orient="row")
+
+
+def stable(store: MetricsStore, table: str) -> pl.DataFrame:
+    """A table without the columns that change on every write."""
+    frame = store.read_table(table)
+    return frame.drop([c for c in VOLATILE if c in frame.columns])
+
+
+def insert_batches(store: MetricsStore, table: str) -> list[int]:
+    """Record, for each INSERT into `table` sent to the database, how many rows it carried."""
+    sizes: list[int] = []
+
+    def record(_conn: Any, clause: Any, multiparams: Any, _params: Any, _opts: Any) -> None:
+        if isinstance(clause, sa.Insert) and clause.table.name == table:
+            sizes.append(len(multiparams) or 1)
+
+    sa.event.listen(store.engine, "before_execute", record)
+    return sizes
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[MetricsStore]:
+    """A migrated store on each backend."""
+    opened = MetricsStore(store_url)
+    yield opened
+    opened.dispose()
+
+
+def test_same_write_twice_leaves_identical_tables(store: MetricsStore) -> None:
+    store.write_snapshot(
+        run_id="r1", policy_hash="h1", kpis=kpis(STATE_A), movements=moves(MOVES_A)
+    )
+    first_kpis, first_moves = stable(store, "kpi_snapshots"), stable(store, "mrr_movements")
+    store.write_snapshot(
+        run_id="r2", policy_hash="h1", kpis=kpis(STATE_A), movements=moves(MOVES_A)
+    )
+    assert first_kpis.height == 4
+    assert first_moves.height == 3
+    assert_frame_equal(stable(store, "kpi_snapshots"), first_kpis)
+    assert_frame_equal(stable(store, "mrr_movements"), first_moves)
+    assert set(store.read_table("kpi_snapshots")["run_id"]) == {"r2"}
+
+
+def test_second_write_replaces_metric_rows_of_its_dates(store: MetricsStore) -> None:
+    store.write_snapshot(run_id="r1", policy_hash="h1", kpis=kpis(STATE_A))
+    # Re-run of day mrr only: all -> 1100; the SMB segment is not in the new rows, so it goes.
+    store.write_snapshot(
+        run_id="r2",
+        policy_hash="h2",
+        kpis=kpis([(JAN31, "day", "all", "mrr", 1100.0, 1100.0, None, "currency")]),
+    )
+    got = store.read_table("kpi_snapshots").select(
+        "snapshot_date", "grain", "metric", "segment", "value", "run_id", "policy_hash"
+    )
+    expected = pl.DataFrame(
+        [
+            (JAN1, "month", "mrr", "all", 900.0, "r1", "h1"),
+            (JAN31, "day", "logo_churn_rate", "all", 0.05, "r1", "h1"),
+            (JAN31, "day", "mrr", "all", 1100.0, "r2", "h2"),
+        ],
+        schema=got.schema,
+        orient="row",
+    )
+    assert_frame_equal(got, expected)
+
+
+def test_movements_replace_whole_months(store: MetricsStore) -> None:
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis([]), movements=moves(MOVES_A))
+    # January recomputed: a1 only (a2 gone); February not written, so it stays.
+    store.write_snapshot(
+        run_id="r2",
+        policy_hash="h",
+        kpis=kpis([]),
+        movements=moves([(JAN1, "a1", "new", 120.0, 0.0, 120.0)]),
+    )
+    got = store.read_table("mrr_movements")
+    assert got.select("month", "account_id", "amount", "run_id").rows() == [
+        (JAN1, "a1", 120.0, "r2"),
+        (FEB1, "a1", 100.0, "r1"),
+    ]
+
+
+def test_failed_write_leaves_previous_state(store_url: str) -> None:
+    store = MetricsStore(store_url, chunk_size=2)
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A), movements=moves(MOVES_A))
+    before_kpis, before_moves = store.read_table("kpi_snapshots"), store.read_table("mrr_movements")
+    sizes = insert_batches(store, "kpi_snapshots")
+    # Chunk 1 (rows 1-2) is valid and changes values; chunk 2 has a NULL segment.
+    broken = kpis(
+        [
+            (JAN31, "day", "all", "mrr", 1.0, 1.0, None, "currency"),
+            (JAN31, "day", "segment=SMB", "mrr", 2.0, 2.0, None, "currency"),
+            (JAN31, "day", None, "logo_churn_rate", 0.5, 1.0, 2.0, "ratio"),
+        ]
+    )
+    with pytest.raises(sa.exc.IntegrityError):
+        store.write_snapshot(run_id="r2", policy_hash="h", kpis=broken, movements=moves([]))
+    assert sizes == [2, 1]  # the first chunk went in before the second failed
+    assert_frame_equal(store.read_table("kpi_snapshots"), before_kpis)
+    assert_frame_equal(store.read_table("mrr_movements"), before_moves)
+    store.dispose()
+
+
+def test_failure_in_quarantine_rolls_back_kpis_and_movements(store: MetricsStore) -> None:
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A), movements=moves(MOVES_A))
+    before_kpis, before_moves = store.read_table("kpi_snapshots"), store.read_table("mrr_movements")
+    bad_quarantine = pl.DataFrame(
+        {"table": ["crm/accounts"], "row_number": [None], "row": ["{}"], "reasons": ["x"]},
+        schema_overrides={"row_number": pl.Int64},
+    )
+    with pytest.raises(sa.exc.IntegrityError):
+        store.write_snapshot(
+            run_id="r2",
+            policy_hash="h",
+            kpis=kpis(STATE_A[:1]),
+            movements=moves(MOVES_A[:1]),
+            quarantine=bad_quarantine,
+        )
+    assert_frame_equal(store.read_table("kpi_snapshots"), before_kpis)
+    assert_frame_equal(store.read_table("mrr_movements"), before_moves)
+
+
+def test_inserts_go_in_chunks(store_url: str) -> None:
+    store = MetricsStore(store_url, chunk_size=2)
+    sizes = insert_batches(store, "kpi_snapshots")
+    five = kpis(
+        [
+            (JAN31, "day", f"plan=p{i}", "mrr", float(i), float(i), None, "currency")
+            for i in range(5)
+        ]
+    )
+    result = store.write_snapshot(run_id="r1", policy_hash="h", kpis=five)
+    assert sizes == [2, 2, 1]  # 5 rows, chunks of 2: three executemany calls, never one per row
+    assert result.kpis == 5
+    assert store.read_table("kpi_snapshots").height == 5
+    store.dispose()
+
+
+def test_null_segment_is_rejected(store: MetricsStore) -> None:
+    with pytest.raises(sa.exc.IntegrityError):
+        store.write_snapshot(
+            run_id="r1",
+            policy_hash="h",
+            kpis=kpis([(JAN31, "day", None, "mrr", 1.0, 1.0, None, "currency")]),
+        )
+    assert store.read_table("kpi_snapshots").height == 0
+
+
+def test_missing_kpi_column_is_named(store: MetricsStore) -> None:
+    with pytest.raises(ValueError, match="kpis frame lacks column"):
+        store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A).drop("unit"))
+
+
+def test_quarantine_rows_keep_their_json(store: MetricsStore) -> None:
+    rows = pl.DataFrame(
+        {
+            "table": ["crm/accounts", "billing/invoices"],
+            "row_number": [7, 2],
+            "row": [{"account_id": "a9", "amount": "-5"}, {"account_id": None, "amount": "12"}],
+            "reasons": [["amount: negative"], ["account_id: null", "unknown account"]],
+        }
+    )
+    other_run = rows.head(1)
+    store.write_snapshot(run_id="r0", policy_hash="h", kpis=kpis([]), quarantine=other_run)
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis([]), quarantine=rows)
+    result = store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis([]), quarantine=rows)
+    got = store.read_table("quarantine")
+    assert result.quarantined == 2
+    assert got.select("run_id", "table_name", "row_number").rows() == [
+        ("r0", "crm/accounts", 7),
+        ("r1", "billing/invoices", 2),
+        ("r1", "crm/accounts", 7),
+    ]
+    assert [json.loads(text) for text in got["row"]] == [
+        {"account_id": "a9", "amount": "-5"},
+        {"account_id": None, "amount": "12"},
+        {"account_id": "a9", "amount": "-5"},
+    ]
+    assert got["reasons"].to_list() == [
+        "amount: negative",
+        "account_id: null; unknown account",
+        "amount: negative",
+    ]
+
+
+def test_run_totals_are_sums_over_tables(store: MetricsStore) -> None:
+    policy = '{"exclude_trials":true,"reporting_currency":"USD"}'
+    store.start_run("r1", "daily_snapshot", {"date": "2026-01-31"}, policy, "abc")
+    started = store.read_table("runs").row(0, named=True)
+    assert (started["status"], started["finished_at"], started["policy"]) == (
+        "running",
+        None,
+        policy,
+    )
+    tables = {
+        "crm/accounts": {"read": 10, "loaded": 9, "quarantined": 1, "origin": "folder"},
+        "billing/subscriptions": {"read": 5, "loaded": 5, "quarantined": 0, "origin": "folder"},
+    }
+    skipped = [{"metric": "nps", "reason": "crm/surveys missing"}]
+    store.finish_run("r1", status="succeeded", tables=tables, skipped=skipped)
+    run = store.read_table("runs").row(0, named=True)
+    # read 10 + 5 = 15, loaded 9 + 5 = 14, quarantined 1 + 0 = 1
+    assert (run["rows_read"], run["rows_loaded"], run["rows_quarantined"]) == (15, 14, 1)
+    assert run["status"] == "succeeded"
+    assert run["finished_at"] >= run["started_at"]
+    assert json.loads(run["tables"]) == tables
+    assert json.loads(run["skipped"]) == skipped
+    assert json.loads(run["parameters"]) == {"date": "2026-01-31"}
+    assert run["policy_hash"] == "abc"
+    assert run["error"] is None
+
+
+def test_failed_run_keeps_its_error(store: MetricsStore) -> None:
+    store.start_run("r1", "monthly_close", {}, "{}", "abc")
+    store.finish_run("r1", status="failed", tables={}, error="bridge broken")
+    run = store.read_table("runs").row(0, named=True)
+    assert (run["status"], run["error"], run["rows_read"]) == ("failed", "bridge broken", 0)
+
+
+def test_finish_run_rejects_unknown_run_and_status(store: MetricsStore) -> None:
+    with pytest.raises(LookupError, match="no run 'nope'"):
+        store.finish_run("nope", status="succeeded", tables={})
+    store.start_run("r1", "daily_snapshot", {}, "{}", "abc")
+    with pytest.raises(ValueError, match="status must be one of"):
+        store.finish_run("r1", status="running", tables={})
+
+
+def test_read_kpis_filters(store: MetricsStore) -> None:
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A))
+    monthly = store.read_kpis(grain="month")
+    assert monthly.select("snapshot_date", "metric", "value").rows() == [(JAN1, "mrr", 900.0)]
+    company_day = store.read_kpis(snapshot_date=JAN31, grain="day", segment="all")
+    assert company_day["metric"].to_list() == ["logo_churn_rate", "mrr"]
+    mrr = store.read_kpis(metrics=["mrr"])
+    assert mrr.select("grain", "segment", "value").rows() == [
+        ("month", "all", 900.0),
+        ("day", "all", 1000.0),
+        ("day", "segment=SMB", 400.0),
+    ]
+    assert mrr.columns[:8] == list(KPI_INPUT)
+    assert mrr.schema["value"] == pl.Float64
+    assert mrr.schema["snapshot_date"] == pl.Date
+    nothing = store.read_kpis(segment="plan=none")
+    assert nothing.height == 0
+    assert nothing.schema == mrr.schema
+
+
+def test_latest_snapshot_date(store: MetricsStore) -> None:
+    assert store.latest_snapshot_date("day") is None
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A))
+    assert store.latest_snapshot_date("day") == JAN31
+    assert store.latest_snapshot_date("month") == JAN1
+
+
+def test_read_table_rejects_unknown_name(store: MetricsStore) -> None:
+    with pytest.raises(KeyError, match="unknown store table"):
+        store.read_table("kpis")
+
+
+def test_password_is_masked() -> None:
+    store = MetricsStore("postgresql://ns:s3cr3t@db.internal:5432/northstar", migrate=False)
+    assert store.url_for_display == "postgresql+psycopg://ns:***@db.internal:5432/northstar"
+    assert "s3cr3t" not in repr(store)
+    store.dispose()
+
+
+def test_bare_path_means_sqlite_file() -> None:
+    assert normalize_url("data/northstar.db").render_as_string() == "sqlite:///data/northstar.db"
+
+
+def test_sqlite_file_gets_parent_folder_and_wal(sqlite_url: str) -> None:
+    folder = Path(str(sa.make_url(sqlite_url).database)).parent
+    assert not folder.exists()
+    store = MetricsStore(sqlite_url)
+    with store.engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar_one()
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+    assert (mode, timeout) == ("wal", 30000)
+    assert folder.is_dir()
+    store.dispose()
+
+
+@pytest.mark.postgres
+def test_backends_store_the_same_rows(sqlite_url: str, pg_url: str) -> None:
+    frames = {}
+    for url in (sqlite_url, pg_url):
+        store = MetricsStore(url)
+        store.write_snapshot(
+            run_id="r1", policy_hash="h", kpis=kpis(STATE_A), movements=moves(MOVES_A)
+        )
+        store.start_run("r1", "daily_snapshot", {"date": "2026-01-31"}, '{"b":1,"a":2}', "h")
+        frames[url] = {
+            table: stable(store, table) for table in ("kpi_snapshots", "mrr_movements")
+        } | {"runs": store.read_table("runs").select("run_id", "parameters", "policy")}
+        store.dispose()
+    for table, frame in frames[sqlite_url].items():
+        assert_frame_equal(frame, frames[pg_url][table])
+    assert frames[pg_url]["runs"]["policy"].to_list() == ['{"a":2,"b":1}']

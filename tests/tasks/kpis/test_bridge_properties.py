@@ -1,0 +1,200 @@
+"""Property tests: over random subscription histories the MRR bridge and rate bounds hold."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from northstar.config import Policy
+from schemas.contract import ACCOUNTS, FX_RATES, MONTHS_IN_PERIOD, SUBSCRIPTIONS
+from tasks.kpis.inputs import KpiInputs
+from tasks.kpis.movements import account_movements, check_bridge
+from tasks.kpis.periods import Periods, month_end
+from tasks.kpis.retention import retention_kpis
+from tasks.kpis.revenue import account_states, revenue_kpis
+from tasks.kpis.segments import segment_labels
+
+START = date(2024, 1, 1)
+MONTHS = [date(2024, m, 1) for m in range(1, 8)]
+SUB_SCHEMA = {c.name: c.dtype for c in SUBSCRIPTIONS.columns}
+ACC_SCHEMA = {c.name: c.dtype for c in ACCOUNTS.columns}
+FX_SCHEMA = {c.name: c.dtype for c in FX_RATES.columns}
+ADDITIVE = (
+    "new_mrr",
+    "expansion_mrr",
+    "contraction_mrr",
+    "churned_mrr",
+    "reactivation_mrr",
+    "new_customers",
+    "churned_customers",
+    "reactivated_customers",
+)
+UNIT_RATES = ("logo_churn_rate", "retention_rate", "grr", "gross_mrr_churn_rate")
+TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class History:
+    """A generated book: subscription rows, account segments, EUR rates, policy and pass."""
+
+    subs: list[dict[str, Any]]
+    segments: dict[str, str | None]
+    fx: list[tuple[date, str, float | None]]
+    policy: Policy
+    days: list[date]
+
+    def inputs(self) -> KpiInputs:
+        ids = list(self.segments)
+        n = len(ids)
+        accounts = pl.LazyFrame(
+            {
+                "account_id": ids,
+                "name": ids,
+                "created_at": [None] * n,
+                "segment": list(self.segments.values()),
+                "region": [None] * n,
+                "owner": [None] * n,
+            },
+            schema=ACC_SCHEMA,
+        )
+        return KpiInputs(
+            accounts=accounts,
+            subscriptions=pl.LazyFrame(self.subs, schema=SUB_SCHEMA),
+            fx_rates=pl.LazyFrame(self.fx, schema=FX_SCHEMA, orient="row"),
+        )
+
+
+@st.composite
+def price_period(draw: st.DrawFn, account: str, index: int) -> dict[str, Any]:
+    """One price period: random dates within 2023-12 .. 2024-07, plan, trial, discount."""
+    start = START + timedelta(days=draw(st.integers(-40, 200)))
+    length = draw(st.one_of(st.none(), st.integers(1, 150)))
+    amount = float(draw(st.integers(0, 600))) / draw(st.sampled_from([1, 3, 7]))
+    trial = draw(st.one_of(st.none(), st.integers(-5, 45)))
+    return {
+        "subscription_id": f"{account}-{index}",
+        "account_id": account,
+        "plan": draw(st.sampled_from(["basic", "pro"])),
+        "billing_period": draw(st.sampled_from(list(MONTHS_IN_PERIOD))),
+        "amount": amount,
+        "discount": amount * draw(st.sampled_from([0.0, 0.1, 0.5, 1.0])),
+        "currency": draw(st.sampled_from(["USD", "EUR"])),
+        "start_date": start,
+        "end_date": None if length is None else start + timedelta(days=length),
+        "trial_end": None if trial is None else start + timedelta(days=trial),
+    }
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> History:
+    """A random book of 1-6 accounts with 0-4 price periods each, two currencies."""
+    n = draw(st.integers(1, 6))
+    segments = {f"a{i}": draw(st.sampled_from(["A", "B", None])) for i in range(n)}
+    subs = [
+        draw(price_period(account, j))
+        for account in segments
+        for j in range(draw(st.integers(0, 4)))
+    ]
+    fx_days = draw(st.lists(st.integers(-30, 210), min_size=1, max_size=4, unique=True))
+    fx: list[tuple[date, str, float | None]] = [
+        (START + timedelta(days=d), "EUR", draw(st.sampled_from([0.8, 1.1, 1.25, 1.5])))
+        for d in fx_days
+    ]
+    fx.append((date(2024, 3, 3), "GBP", None))
+    policy = Policy(
+        discounts_reduce_mrr=draw(st.booleans()),
+        exclude_trials=draw(st.booleans()),
+        churn_window_days=draw(st.sampled_from([7, 30])),
+    )
+    days = draw(st.lists(st.integers(0, 211), max_size=3, unique=True))
+    return History(subs, segments, fx, policy, [START + timedelta(days=d) for d in days])
+
+
+def oracle_mrr(h: History, day: date) -> float:
+    """Company MRR on `day`, the definition spelled out in plain Python."""
+    known = sorted((d, r) for d, c, r in h.fx if c == "EUR" and r is not None)
+    before = [r for d, r in known if d <= day]
+    eur = before[-1] if before else known[0][1]
+    per_account: dict[str, float] = {}
+    for s in h.subs:
+        begin = s["start_date"]
+        if h.policy.exclude_trials and s["trial_end"] is not None:
+            begin = max(begin, s["trial_end"])
+        if not (begin <= day and (s["end_date"] is None or day < s["end_date"])):
+            continue
+        price = s["amount"] - (s["discount"] if h.policy.discounts_reduce_mrr else 0.0)
+        rate = eur if s["currency"] == "EUR" else 1.0
+        mrr = price / MONTHS_IN_PERIOD[s["billing_period"]] * rate
+        per_account[s["account_id"]] = per_account.get(s["account_id"], 0.0) + mrr
+    return sum(v for v in per_account.values() if v > 1e-9)
+
+
+def frame_dict(frame: pl.LazyFrame) -> dict[tuple[date, str, str, str], tuple[Any, Any, Any]]:
+    return {
+        (r["snapshot_date"], r["grain"], r["segment"], r["metric"]): (
+            r["value"],
+            r["numerator"],
+            r["denominator"],
+        )
+        for r in frame.collect().iter_rows(named=True)
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories())
+def test_bridge_and_rate_bounds_hold(h: History) -> None:
+    inputs = h.inputs()
+    periods = Periods.of(days=h.days, months=MONTHS)
+    labels = segment_labels(inputs.accounts, ["segment"])
+    states = account_states(inputs, periods, h.policy)
+    movements = account_movements(inputs, periods, h.policy, states=states)
+
+    check_bridge(inputs, periods, h.policy, labels, states=states, movements=movements)
+    assert movements.filter(pl.col("amount") < 0).collect().is_empty()
+
+    rev = frame_dict(revenue_kpis(inputs, periods, h.policy, labels, states=states))
+    ret = frame_dict(retention_kpis(inputs, periods, h.policy, labels, states=states))
+    snapshots = {k[:3] for k in ret}
+
+    for s in snapshots:
+        signed = sum(ret[(*s, m)][0] for m in ("new_mrr", "expansion_mrr", "reactivation_mrr"))
+        signed -= sum(ret[(*s, m)][0] for m in ("contraction_mrr", "churned_mrr"))
+        mrr_start = ret[(*s, "nrr")][2]
+        assert mrr_start + signed == pytest.approx(rev[(*s, "mrr")][0], abs=TOL)
+        for metric in UNIT_RATES:
+            value = ret[(*s, metric)][0]
+            assert value is None or -TOL <= value <= 1 + TOL, (s, metric, value)
+        grr, nrr = ret[(*s, "grr")][0], ret[(*s, "nrr")][0]
+        assert (grr is None) == (nrr is None)
+        assert grr is None or grr <= nrr + TOL
+        quick = ret[(*s, "quick_ratio")][0]
+        assert quick is None or quick >= 0
+
+    for prev, month in itertools.pairwise(MONTHS):
+        for seg in {k[2] for k in ret}:
+            assert ret[(month, "month", seg, "nrr")][2] == pytest.approx(
+                rev[(prev, "month", seg, "mrr")][0], abs=TOL
+            )
+
+    for month in MONTHS:
+        assert rev[(month, "month", "all", "mrr")][0] == pytest.approx(
+            oracle_mrr(h, month_end(month)), abs=TOL
+        )
+
+    for table, metrics in ((ret, ADDITIVE), (rev, ("mrr", "active_customers"))):
+        for date_, grain, _ in {k[:3] for k in table}:
+            for metric in metrics:
+                parts = sum(
+                    v[0]
+                    for k, v in table.items()
+                    if k[:2] == (date_, grain) and k[3] == metric and k[2] != "all"
+                )
+                whole = table[(date_, grain, "all", metric)][0]
+                assert parts == pytest.approx(whole, abs=TOL)

@@ -1,0 +1,154 @@
+"""Usage KPIs on tiny hand-built usage tables; expected numbers are worked out in comments."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+
+from northstar.config import Policy
+from schemas.contract import ACCOUNTS, USAGE
+from tasks.kpis.frame import KPI_SCHEMA
+from tasks.kpis.inputs import KpiInputs
+from tasks.kpis.periods import Periods
+from tasks.kpis.segments import segment_labels
+from tasks.kpis.usage import usage_kpis
+
+# a1 is SMB, a2 Enterprise, a3 has no segment (-> segment=unknown).
+ACCOUNT_ROWS = pl.LazyFrame(
+    {
+        "account_id": ["a1", "a2", "a3"],
+        "name": ["One", "Two", "Three"],
+        "created_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 3,
+        "segment": ["SMB", "Enterprise", None],
+        "region": [None, None, None],
+        "owner": [None, None, None],
+    },
+    schema={c.name: c.dtype for c in ACCOUNTS.columns},
+)
+LABELS = segment_labels(ACCOUNT_ROWS, ["segment"])
+DEFAULT_POLICY = Policy.model_validate({})
+SEGMENTS = ("all", "segment=SMB", "segment=Enterprise", "segment=unknown")
+JAN31, APR = date(2026, 1, 31), date(2026, 4, 1)
+
+
+def active(account: str, user: str, first: date, days: int = 1) -> list[dict[str, Any]]:
+    """Usage rows for one user active on `days` consecutive days starting at `first`."""
+    return [
+        {
+            "account_id": account,
+            "user_id": user,
+            "date": first + timedelta(days=i),
+            "events": 3,
+            "active_seconds": 60.0,
+        }
+        for i in range(days)
+    ]
+
+
+def run(
+    rows: list[dict[str, Any]], *, days: tuple[date, ...] = (), months: tuple[date, ...] = ()
+) -> pl.DataFrame:
+    """usage_kpis over the given usage rows, collected."""
+    usage = pl.LazyFrame(rows, schema={c.name: c.dtype for c in USAGE.columns})
+    inputs = KpiInputs(accounts=ACCOUNT_ROWS, usage=usage)
+    return usage_kpis(inputs, Periods.of(days, months), DEFAULT_POLICY, LABELS).collect()
+
+
+def kpi(
+    out: pl.DataFrame, metric: str, snapshot: date, grain: str, segment: str = "all"
+) -> tuple[float | None, float | None, float | None]:
+    """(value, numerator, denominator) of the single row for one metric, snapshot and segment."""
+    rows = out.filter(
+        (pl.col("metric") == metric)
+        & (pl.col("segment") == segment)
+        & (pl.col("snapshot_date") == snapshot)
+        & (pl.col("grain") == grain)
+    )
+    assert rows.height == 1, f"{metric} {segment} {snapshot} {grain}: {rows}"
+    return rows["value"][0], rows["numerator"][0], rows["denominator"][0]
+
+
+def test_dau_mau_stickiness_for_a_day_by_segment() -> None:
+    # Snapshot 2026-01-31; MAU window 30 days: 01-02 .. 01-31.
+    #   a1/u1 active 01-20 and 01-31; a1/u2 01-31; a1/u4 01-02 (window's first day);
+    #   a2/u1 01-31 (same user_id as a1's but another account: a different user);
+    #   a2/u3 01-01 (day 31, outside the window).
+    # all: dau 3 (a1/u1, a1/u2, a2/u1), mau 4 (those + a1/u4), stickiness 3 / 4 = 0.75.
+    # SMB: dau 2, mau 3, 2/3; Enterprise: dau 1, mau 1, 1.0; unknown: 0, 0, NULL.
+    rows = (
+        active("a1", "u1", date(2026, 1, 20))
+        + active("a1", "u1", JAN31)
+        + active("a1", "u2", JAN31)
+        + active("a1", "u4", date(2026, 1, 2))
+        + active("a2", "u1", JAN31)
+        + active("a2", "u3", date(2026, 1, 1))
+    )
+    out = run(rows, days=(JAN31,))
+    assert out.schema == pl.Schema(KPI_SCHEMA)
+    expected = {
+        "all": (3, 4, 0.75),
+        "segment=SMB": (2, 3, 2 / 3),
+        "segment=Enterprise": (1, 1, 1.0),
+        "segment=unknown": (0, 0, None),
+    }
+    got = {
+        s: (
+            kpi(out, "dau", JAN31, "day", s)[0],
+            kpi(out, "mau", JAN31, "day", s)[0],
+            kpi(out, "stickiness", JAN31, "day", s)[0],
+        )
+        for s in SEGMENTS
+    }
+    assert got == expected
+    assert kpi(out, "dau", JAN31, "day") == (3, 3, 1)
+    assert kpi(out, "stickiness", JAN31, "day") == (0.75, 3, 4)
+    for metric in ("dau", "mau"):
+        parts = sum(kpi(out, metric, JAN31, "day", s)[0] or 0 for s in SEGMENTS[1:])
+        assert kpi(out, metric, JAN31, "day")[0] == parts
+
+
+def test_dau_mau_stickiness_for_a_30_day_month_and_a_day_in_one_pass() -> None:
+    # April 2026 has 30 days.
+    #   a1/u1 active all 30 days, a1/u2 on 04-01 .. 04-10 (10 days), a2/u1 on 04-26 .. 04-30 (5);
+    #   a3/u9 on 03-31 and 05-01 only (outside April).
+    # Month: daily DAU summed over April = 30 + 10 + 5 = 45 -> dau = 45 / 30 = 1.5;
+    #   mau = 3 distinct users; stickiness = 1.5 / 3 = 0.5.
+    # Day 04-30 (MAU window 04-01 .. 04-30): dau 2 (a1/u1, a2/u1), mau 3, stickiness 2/3.
+    rows = (
+        active("a1", "u1", APR, 30)
+        + active("a1", "u2", APR, 10)
+        + active("a2", "u1", date(2026, 4, 26), 5)
+        + active("a3", "u9", date(2026, 3, 31))
+        + active("a3", "u9", date(2026, 5, 1))
+    )
+    apr30 = date(2026, 4, 30)
+    out = run(rows, days=(apr30,), months=(APR,))
+    assert kpi(out, "dau", APR, "month") == (1.5, 45, 30)
+    assert kpi(out, "mau", APR, "month") == (3, 3, None)
+    assert kpi(out, "stickiness", APR, "month") == (0.5, 1.5, 3)
+    assert kpi(out, "dau", apr30, "day")[0] == 2
+    assert kpi(out, "mau", apr30, "day")[0] == 3
+    assert kpi(out, "stickiness", apr30, "day")[0] == pytest.approx(2 / 3)
+    # SMB in April: (30 + 10) / 30 days; Enterprise 5 / 30; unknown 0 / 30 (completed).
+    assert kpi(out, "dau", APR, "month", "segment=SMB")[1:] == (40, 30)
+    assert kpi(out, "dau", APR, "month", "segment=Enterprise")[1:] == (5, 30)
+    assert kpi(out, "dau", APR, "month", "segment=unknown") == (0, 0, 30)
+
+
+def test_no_usage_gives_zero_users_and_null_stickiness() -> None:
+    # No usage at all: dau and mau are 0 for every segment of both snapshots,
+    # stickiness is 0 / 0 -> NULL; a month's dau still carries its 30 days as denominator.
+    out = run([], days=(JAN31,), months=(APR,))
+    assert out.height == 2 * 4 * 3
+    assert set(out.filter(pl.col("metric") != "stickiness")["value"]) == {0.0}
+    assert out.filter(pl.col("metric") == "stickiness")["value"].null_count() == 8
+    assert kpi(out, "dau", APR, "month") == (0, 0, 30)
+
+
+def test_missing_usage_table_gives_no_rows() -> None:
+    # A source without product/usage cannot say anything about usage: no rows at all.
+    out = usage_kpis(KpiInputs(accounts=ACCOUNT_ROWS), Periods.of((JAN31,)), DEFAULT_POLICY, LABELS)
+    assert out.collect().height == 0

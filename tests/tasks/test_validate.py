@@ -1,0 +1,624 @@
+"""Staging casts raw tables to the contract; validation puts each raw row in clean or quarantine."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from schemas.contract import TABLES
+from tasks.validate import (
+    QUARANTINE_SCHEMA,
+    ContractError,
+    ValidatedTable,
+    stage,
+    validate_table,
+    validate_tables,
+)
+
+SUBSCRIPTIONS_CSV = "/data/billing/subscriptions.csv"
+
+BASE: dict[str, dict[str, str]] = {
+    "crm/accounts": {
+        "account_id": "A",
+        "name": "Acme",
+        "created_at": "2025-06-01T00:00:00Z",
+        "segment": "SMB",
+        "region": "EU",
+        "owner": "ann",
+    },
+    "crm/surveys": {
+        "response_id": "R",
+        "account_id": "A1",
+        "survey_type": "nps",
+        "score": "9",
+        "responded_at": "2026-01-05T12:00:00Z",
+    },
+    "crm/costs": {"month": "2026-01", "category": "sales", "amount": "1000", "currency": "USD"},
+    "billing/subscriptions": {
+        "subscription_id": "S",
+        "account_id": "A1",
+        "plan": "pro",
+        "billing_period": "month",
+        "amount": "100",
+        "discount": "10",
+        "currency": "USD",
+        "start_date": "2026-01-01",
+        "end_date": "",
+        "trial_end": "",
+    },
+    "billing/invoices": {
+        "invoice_id": "I",
+        "account_id": "A1",
+        "subscription_id": "S1",
+        "issued_at": "2026-01-01T00:00:00Z",
+        "due_at": "2026-01-15T00:00:00Z",
+        "paid_at": "2026-01-10T00:00:00Z",
+        "amount": "100",
+        "tax": "20",
+        "currency": "USD",
+        "kind": "recurring",
+        "status": "paid",
+    },
+    "billing/fx_rates": {"date": "2026-01-01", "currency": "EUR", "rate": "1.1"},
+    "helpdesk/tickets": {
+        "ticket_id": "T",
+        "account_id": "A1",
+        "created_at": "2026-01-02T09:00:00Z",
+        "first_response_at": "2026-01-02T09:30:00Z",
+        "solved_at": "2026-01-02T12:00:00Z",
+        "status": "solved",
+        "channel": "email",
+        "priority": "normal",
+        "agent_replies": "2",
+        "reopens": "0",
+        "handle_seconds": "600",
+    },
+    "product/usage": {
+        "account_id": "A1",
+        "user_id": "U",
+        "date": "2026-01-03",
+        "events": "5",
+        "active_seconds": "300",
+    },
+}
+"""One valid CSV row per table (every value a string, as read from CSV)."""
+
+SERIAL = {
+    "crm/accounts": "account_id",
+    "crm/surveys": "response_id",
+    "billing/subscriptions": "subscription_id",
+    "billing/invoices": "invoice_id",
+    "helpdesk/tickets": "ticket_id",
+    "product/usage": "user_id",
+}
+"""The id column that `_csv` numbers by row (S -> S1, S2, ...) so keys differ."""
+
+
+def _csv(table: str, *overrides: dict[str, str]) -> pl.LazyFrame:
+    """An all-String frame as read from CSV: one row per override dict over the table's BASE row."""
+    rows = []
+    for number, override in enumerate(overrides, start=1):
+        row = dict(BASE[table])
+        if table in SERIAL:
+            row[SERIAL[table]] += str(number)
+        rows.append(row | override)
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.String), orient="row")
+    return frame.with_row_index("_row_number", offset=1).lazy()
+
+
+def _check(result: ValidatedTable) -> None:
+    """Every raw row is in clean or in quarantine, and the quarantine has its contract schema."""
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined
+    assert result.quarantine.schema == QUARANTINE_SCHEMA
+
+
+def _reasons(result: ValidatedTable) -> dict[int, str]:
+    """Quarantined row number -> its reasons."""
+    return dict(result.quarantine.select("row_number", "reasons").iter_rows())
+
+
+ROW_CASES = [
+    # enums
+    (
+        "billing/subscriptions",
+        {"billing_period": "weekly"},
+        "billing_period: 'weekly' is not one of month, quarter, year",
+    ),
+    ("crm/surveys", {"survey_type": "stars"}, "survey_type: 'stars' is not one of nps, csat, ces"),
+    (
+        "crm/costs",
+        {"category": "rent"},
+        "category: 'rent' is not one of sales, marketing, customer_success, support",
+    ),
+    (
+        "billing/invoices",
+        {"kind": "refund"},
+        "kind: 'refund' is not one of recurring, one_time, usage",
+    ),
+    (
+        "billing/invoices",
+        {"status": "draft"},
+        "status: 'draft' is not one of paid, open, void, uncollectible",
+    ),
+    (
+        "helpdesk/tickets",
+        {"status": "done"},
+        "status: 'done' is not one of new, open, pending, hold, solved, closed",
+    ),
+    (
+        "helpdesk/tickets",
+        {"channel": "fax"},
+        "channel: 'fax' is not one of email, chat, phone, web, self_service",
+    ),
+    (
+        "helpdesk/tickets",
+        {"priority": "p1"},
+        "priority: 'p1' is not one of low, normal, high, urgent",
+    ),
+    # money and counts: -5 < 0, and then the discount 0 exceeds it as well
+    (
+        "billing/subscriptions",
+        {"amount": "-5", "discount": "0"},
+        "amount: -5.0 is negative; discount: 0.0 exceeds amount -5.0",
+    ),
+    ("billing/subscriptions", {"discount": "150"}, "discount: 150.0 exceeds amount 100.0"),
+    ("billing/invoices", {"tax": "-2"}, "tax: -2.0 is negative"),
+    ("crm/costs", {"month": "2026-02", "amount": "-1"}, "amount: -1.0 is negative"),
+    ("billing/fx_rates", {"currency": "GBP", "rate": "0"}, "rate: 0.0 is not positive"),
+    (
+        "helpdesk/tickets",
+        {"agent_replies": "-1", "reopens": "-1", "handle_seconds": "-1.5"},
+        "agent_replies: -1 is negative; reopens: -1 is negative; handle_seconds: -1.5 is negative",
+    ),
+    (
+        "product/usage",
+        {"events": "-3", "active_seconds": "-1"},
+        "events: -3 is negative; active_seconds: -1.0 is negative",
+    ),
+    # end after start (end_date is exclusive, so equal fails too)
+    (
+        "billing/subscriptions",
+        {"end_date": "2025-12-01"},
+        "end_date: 2025-12-01 is not after start_date 2026-01-01",
+    ),
+    (
+        "billing/subscriptions",
+        {"end_date": "2026-01-01"},
+        "end_date: 2026-01-01 is not after start_date 2026-01-01",
+    ),
+    (
+        "billing/subscriptions",
+        {"trial_end": "2025-12-31"},
+        "trial_end: 2025-12-31 is before start_date 2026-01-01",
+    ),
+    (
+        "billing/invoices",
+        {"due_at": "2025-12-31T00:00:00Z"},
+        "due_at: 2025-12-31T00:00:00Z is before issued_at 2026-01-01T00:00:00Z",
+    ),
+    # 01:00 at +02:00 is 23:00 UTC the day before the issue
+    (
+        "billing/invoices",
+        {"paid_at": "2026-01-01T01:00:00+02:00"},
+        "paid_at: 2025-12-31T23:00:00Z is before issued_at 2026-01-01T00:00:00Z",
+    ),
+    (
+        "helpdesk/tickets",
+        {"first_response_at": "2026-01-02T08:59:00Z"},
+        "first_response_at: 2026-01-02T08:59:00Z is before created_at 2026-01-02T09:00:00Z",
+    ),
+    (
+        "helpdesk/tickets",
+        {"solved_at": "2026-01-01"},
+        "solved_at: 2026-01-01T00:00:00Z is before created_at 2026-01-02T09:00:00Z",
+    ),
+    # survey scales: nps 0-10, csat 1-5, ces 1-7
+    ("crm/surveys", {"score": "11"}, "score: 11 is outside the nps scale"),
+    ("crm/surveys", {"survey_type": "csat", "score": "0"}, "score: 0 is outside the csat scale"),
+    ("crm/surveys", {"survey_type": "ces", "score": "8"}, "score: 8 is outside the ces scale"),
+    # currency code, missing values, values that do not parse
+    (
+        "billing/subscriptions",
+        {"currency": "usd"},
+        "currency: 'usd' is not a 3-letter upper-case code",
+    ),
+    ("billing/subscriptions", {"account_id": ""}, "account_id: missing value"),
+    ("billing/subscriptions", {"account_id": "   "}, "account_id: missing value"),
+    ("billing/subscriptions", {"amount": "abc"}, "amount: 'abc' is not a number"),
+    ("crm/surveys", {"score": "3.5"}, "score: '3.5' is not an integer"),
+    (
+        "billing/subscriptions",
+        {"start_date": "01/02/2026"},
+        "start_date: '01/02/2026' is not a date (YYYY-MM-DD)",
+    ),
+    (
+        "billing/subscriptions",
+        {"start_date": "2026-02-30"},
+        "start_date: '2026-02-30' is not a date (YYYY-MM-DD)",
+    ),
+    ("crm/costs", {"month": "2026-13"}, "month: '2026-13' is not a date (YYYY-MM-DD or YYYY-MM)"),
+    (
+        "helpdesk/tickets",
+        {"created_at": "yesterday"},
+        "created_at: 'yesterday' is not an ISO 8601 timestamp",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "override", "reasons"), ROW_CASES)
+def test_bad_row_is_quarantined_with_its_reasons(
+    table: str, override: dict[str, str], reasons: str
+) -> None:
+    # row 1 is the valid BASE row, row 2 the same with `override`
+    result = validate_table(TABLES[table], _csv(table, {}, override), f"/data/{table}.csv")
+    _check(result)
+    assert result.rows_loaded == 1
+    assert _reasons(result) == {2: reasons}
+    assert result.quarantine["table"].to_list() == [table]
+
+
+def test_clean_csv_table_passes_untouched() -> None:
+    # values are stripped, blanks become NULL, numbers and dates typed; rows come out in
+    # source order although the frame lists row 2 first; the extra column is not kept.
+    raw = pl.DataFrame(
+        {
+            "_row_number": pl.Series([2, 1], dtype=pl.UInt32),
+            "subscription_id": ["S2", "S1"],
+            "account_id": ["A1", " A1 "],
+            "plan": [" basic ", "pro"],
+            "billing_period": ["year", "month"],
+            "amount": [" 1200.50 ", "100"],
+            "discount": ["0", "10"],
+            "currency": ["USD", "USD"],
+            "start_date": ["2026-01-01", "2026-01-01"],
+            "end_date": ["2027-01-01", ""],
+            "trial_end": ["2026-01-15", ""],
+            "crm_note": ["x", "y"],
+        }
+    )
+    result = validate_table(TABLES["billing/subscriptions"], raw.lazy(), SUBSCRIPTIONS_CSV)
+    _check(result)
+    expected = pl.DataFrame(
+        {
+            "subscription_id": ["S1", "S2"],
+            "account_id": ["A1", "A1"],
+            "plan": ["pro", "basic"],
+            "billing_period": ["month", "year"],
+            "amount": [100.0, 1200.5],
+            "discount": [10.0, 0.0],
+            "currency": ["USD", "USD"],
+            "start_date": [date(2026, 1, 1), date(2026, 1, 1)],
+            "end_date": [None, date(2027, 1, 1)],
+            "trial_end": [None, date(2026, 1, 15)],
+        },
+        schema={c.name: c.dtype for c in TABLES["billing/subscriptions"].columns},
+    )
+    assert_frame_equal(result.clean, expected)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 2, 0)
+    assert (result.table, result.origin) == ("billing/subscriptions", SUBSCRIPTIONS_CSV)
+
+
+def test_typed_source_is_cast_to_contract_types() -> None:
+    # as from parquet: amount Int64 -> Float64, discount Float32, start_date a naive Datetime
+    # (its date is taken), end_date Date, trial_end all NULL, ids as Int64 -> String.
+    raw = pl.DataFrame(
+        {
+            "_row_number": [1, 2],
+            "subscription_id": [101, 102],
+            "account_id": ["A1", "A1"],
+            "plan": ["pro", "pro"],
+            "billing_period": ["month", "quarter"],
+            "amount": [100, 300],
+            "discount": pl.Series([0.5, 0.0], dtype=pl.Float32),
+            "currency": ["USD", "USD"],
+            "start_date": [datetime(2026, 1, 1, 13, 30), datetime(2026, 2, 1)],
+            "end_date": [date(2026, 2, 1), None],
+            "trial_end": [None, None],
+        }
+    )
+    result = validate_table(TABLES["billing/subscriptions"], raw.lazy(), "sqlite:///crm.db")
+    _check(result)
+    expected = pl.DataFrame(
+        {
+            "subscription_id": ["101", "102"],
+            "account_id": ["A1", "A1"],
+            "plan": ["pro", "pro"],
+            "billing_period": ["month", "quarter"],
+            "amount": [100.0, 300.0],
+            "discount": [0.5, 0.0],
+            "currency": ["USD", "USD"],
+            "start_date": [date(2026, 1, 1), date(2026, 2, 1)],
+            "end_date": [date(2026, 2, 1), None],
+            "trial_end": [None, None],
+        },
+        schema={c.name: c.dtype for c in TABLES["billing/subscriptions"].columns},
+    )
+    assert_frame_equal(result.clean, expected)
+
+
+def test_typed_float_in_integer_column_must_be_integral() -> None:
+    # score 9.0 is the integer 9; 3.5 is not an integer, so row 2 is quarantined
+    raw = _csv("crm/surveys", {}, {}).with_columns(score=pl.Series([9.0, 3.5]))
+    result = validate_table(TABLES["crm/surveys"], raw, "surveys.parquet")
+    _check(result)
+    assert result.clean["score"].to_list() == [9]
+    assert result.clean["score"].dtype == pl.Int64
+    assert _reasons(result) == {2: "score: '3.5' is not an integer"}
+
+
+def test_timestamps_naive_are_utc_and_offsets_are_converted() -> None:
+    # every text below is 2026-01-02 09:00 UTC, except the date alone (midnight) and the
+    # fraction (09:00:00.250).
+    texts = [
+        "2026-01-02T09:00:00",
+        "2026-01-02 09:00",
+        "2026-01-02T09:00:00Z",
+        "2026-01-02T11:30:00+02:30",
+        "2026-01-02T04:00:00-0500",
+        "2026-01-02T10:00:00+01",
+        "2026-01-02 09:00:00.250Z",
+        "2026-01-02",
+    ]
+    raw = pl.DataFrame(
+        {
+            "_row_number": range(1, 9),
+            "account_id": [f"A{i}" for i in range(8)],
+            "name": None,
+            "created_at": texts,
+            "segment": None,
+            "region": None,
+            "owner": None,
+        }
+    )
+    staged = stage(TABLES["crm/accounts"], raw.lazy(), "accounts.csv").collect()
+    nine = datetime(2026, 1, 2, 9, tzinfo=UTC)
+    assert staged["created_at"].dtype == pl.Datetime("us", "UTC")
+    assert staged["created_at"].to_list() == [nine] * 6 + [
+        datetime(2026, 1, 2, 9, 0, 0, 250000, tzinfo=UTC),
+        datetime(2026, 1, 2, tzinfo=UTC),
+    ]
+    assert staged["_errors"].to_list() == [[]] * 8
+
+
+def test_typed_timestamps_naive_are_utc_and_zoned_are_converted() -> None:
+    # naive 09:00 is UTC; 10:00 in Berlin in January (UTC+1) is 09:00 UTC; ns becomes us.
+    created = pl.Series([datetime(2026, 1, 2, 9)], dtype=pl.Datetime("ns"))
+    responded = pl.Series([datetime(2026, 1, 2, 10)]).dt.replace_time_zone("Europe/Berlin")
+    raw = _csv("helpdesk/tickets", {}).with_columns(
+        created_at=pl.lit(created), first_response_at=pl.lit(responded)
+    )
+    staged = stage(TABLES["helpdesk/tickets"], raw, "tickets.parquet").collect()
+    nine = datetime(2026, 1, 2, 9, tzinfo=UTC)
+    assert staged.select("created_at", "first_response_at").row(0) == (nine, nine)
+    assert staged.schema["first_response_at"] == pl.Datetime("us", "UTC")
+
+
+def test_stage_keeps_parse_failures_as_row_reasons() -> None:
+    # row 1 is valid; row 2 has two values that do not parse
+    raw = _csv(
+        "billing/subscriptions", {"end_date": "2026-02-01"}, {"amount": "abc", "end_date": "soon"}
+    )
+    staged = stage(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV).collect()
+    assert staged["_row_number"].dtype == pl.Int64
+    assert staged["amount"].to_list() == [100.0, None]
+    assert staged["_errors"].to_list() == [
+        [],
+        ["amount: 'abc' is not a number", "end_date: 'soon' is not a date (YYYY-MM-DD)"],
+    ]
+
+
+def test_costs_month_accepts_year_month() -> None:
+    # 2026-03 is March's first day; a full date is kept as it is
+    raw = _csv("crm/costs", {"month": "2026-03"}, {"month": "2026-04-01"})
+    result = validate_table(TABLES["crm/costs"], raw, "costs.csv")
+    _check(result)
+    assert result.clean["month"].to_list() == [date(2026, 3, 1), date(2026, 4, 1)]
+
+
+def test_exact_duplicate_keeps_first_and_conflicting_key_quarantines_all() -> None:
+    # rows 1-2: S1 twice, identical -> row 2 quarantined; rows 3-4: S2 with amounts 100 and 90
+    # -> both quarantined; rows 5-6: S3 in two price periods (different start) -> both clean.
+    raw = _csv(
+        "billing/subscriptions",
+        {"subscription_id": "S1"},
+        {"subscription_id": "S1"},
+        {"subscription_id": "S2"},
+        {"subscription_id": "S2", "amount": "90"},
+        {"subscription_id": "S3", "end_date": "2026-02-01"},
+        {"subscription_id": "S3", "start_date": "2026-02-01"},
+    )
+    result = validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    _check(result)
+    assert result.clean["subscription_id"].to_list() == ["S1", "S3", "S3"]
+    assert _reasons(result) == {
+        2: "duplicate row of subscription_id=S1, start_date=2026-01-01",
+        3: "conflicting duplicate key subscription_id=S2, start_date=2026-01-01",
+        4: "conflicting duplicate key subscription_id=S2, start_date=2026-01-01",
+    }
+
+
+def test_orphan_account_is_quarantined() -> None:
+    # clean accounts are A1 and A2; A3's created_at does not parse, so A3 is not known either.
+    accounts = _csv("crm/accounts", {}, {}, {"created_at": "soon"})
+    subscriptions = _csv(
+        "billing/subscriptions", {"account_id": "A1"}, {"account_id": "A9"}, {"account_id": "A3"}
+    )
+    result = validate_tables(
+        {
+            "billing/subscriptions": (subscriptions, SUBSCRIPTIONS_CSV),
+            "crm/accounts": (accounts, "accounts.csv"),
+        },
+        reporting_currency="USD",
+    )
+    _check(result["crm/accounts"])
+    _check(result["billing/subscriptions"])
+    assert _reasons(result["crm/accounts"]) == {
+        3: "created_at: 'soon' is not an ISO 8601 timestamp"
+    }
+    assert _reasons(result["billing/subscriptions"]) == {
+        2: "account_id: unknown account 'A9'",
+        3: "account_id: unknown account 'A3'",
+    }
+
+
+def test_known_accounts_given_directly() -> None:
+    raw = _csv("product/usage", {"account_id": "A1"}, {"account_id": "A2"})
+    result = validate_table(
+        TABLES["product/usage"], raw, "usage.csv", known_accounts=pl.Series(["A2"])
+    )
+    _check(result)
+    assert _reasons(result) == {1: "account_id: unknown account 'A1'"}
+
+
+def test_currency_without_fx_rate_is_quarantined() -> None:
+    # fx rates exist for EUR only: USD (reporting) and EUR pass, GBP has no rate
+    invoices = _csv("billing/invoices", {}, {"currency": "EUR"}, {"currency": "GBP"})
+    fx = _csv("billing/fx_rates", {})
+    result = validate_tables(
+        {"billing/invoices": (invoices, "invoices.csv"), "billing/fx_rates": (fx, "fx.csv")},
+        reporting_currency="USD",
+    )
+    _check(result["billing/invoices"])
+    assert result["billing/fx_rates"].rows_loaded == 1
+    assert _reasons(result["billing/invoices"]) == {3: "currency: no fx rate for 'GBP'"}
+
+
+def test_without_fx_table_only_reporting_currency_passes() -> None:
+    # reporting in EUR with no fx table: the EUR row passes, the USD row has no rate
+    costs = _csv("crm/costs", {"currency": "EUR"}, {"currency": "USD"})
+    result = validate_tables({"crm/costs": (costs, "costs.csv")}, reporting_currency="EUR")
+    _check(result["crm/costs"])
+    assert _reasons(result["crm/costs"]) == {2: "currency: no fx rate for 'USD'"}
+
+
+def test_unparseable_in_every_row_is_a_contract_error() -> None:
+    # three values, none a number (MIN_BAD_FOR_WRONG_TYPE); the blank fourth row does not count
+    raw = _csv(
+        "billing/subscriptions",
+        {"amount": "abc"},
+        {"amount": "x1"},
+        {"amount": "?"},
+        {"amount": ""},
+    )
+    with pytest.raises(ContractError) as raised:
+        validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    error = raised.value
+    assert str(error) == (
+        "billing/subscriptions (/data/billing/subscriptions.csv): column 'amount': "
+        "no value parses as Float64 (e.g. 'abc'), 3 rows"
+    )
+    assert (error.table, error.origin, error.column, error.count) == (
+        "billing/subscriptions",
+        SUBSCRIPTIONS_CSV,
+        "amount",
+        3,
+    )
+
+
+def test_one_bad_value_in_a_sparse_column_is_a_row_problem() -> None:
+    # end_date is mostly blank; its only value does not parse: quarantine row 2, not a stop
+    raw = _csv("billing/subscriptions", {"end_date": ""}, {"end_date": "someday"})
+    result = validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    assert result.rows_loaded == 1
+    assert list(_reasons(result)) == [2]
+    assert "end_date" in _reasons(result)[2]
+
+
+def test_typed_string_in_number_column_is_a_contract_error() -> None:
+    # as from parquet with amount stored as text of which nothing parses
+    raw = _csv("crm/costs", {"amount": "n/a"}, {"amount": "-"}, {"amount": "tbd"})
+    with pytest.raises(ContractError, match=r"column 'amount': no value parses as Float64"):
+        validate_table(TABLES["crm/costs"], raw, "costs.parquet")
+
+
+def test_uncastable_type_is_a_contract_error() -> None:
+    raw = _csv("crm/costs", {}).with_columns(amount=pl.lit(True))
+    with pytest.raises(ContractError) as raised:
+        stage(TABLES["crm/costs"], raw, "costs.parquet")
+    assert str(raised.value) == (
+        "crm/costs (costs.parquet): column 'amount': has type Boolean, cannot be read as Float64"
+    )
+
+
+def test_missing_column_is_a_contract_error() -> None:
+    raw = _csv("billing/subscriptions", {}).drop("amount")
+    with pytest.raises(ContractError) as raised:
+        validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    error = raised.value
+    assert str(error) == (
+        "billing/subscriptions (/data/billing/subscriptions.csv): column 'amount': missing"
+    )
+    assert (error.table, error.column, error.problem) == (
+        "billing/subscriptions",
+        "amount",
+        "missing",
+    )
+
+
+def test_optional_columns_kept_only_when_present() -> None:
+    without = validate_table(TABLES["crm/surveys"], _csv("crm/surveys", {}), "surveys.csv")
+    with_ticket = validate_table(
+        TABLES["crm/surveys"], _csv("crm/surveys", {"ticket_id": "T1"}), "surveys.csv"
+    )
+    assert "ticket_id" not in without.clean.columns
+    assert with_ticket.clean["ticket_id"].to_list() == ["T1"]
+
+
+def test_quarantine_redacts_personal_and_email_columns() -> None:
+    # accounts: name is personal and Contact_Email names an e-mail; the bad created_at sends the
+    # row to quarantine, its other values appear as read (blank stays a blank string)
+    accounts = _csv(
+        "crm/accounts", {}, {"name": "Jane Doe", "created_at": "soon", "segment": ""}
+    ).with_columns(Contact_Email=pl.lit("jane@example.com"))
+    result = validate_table(TABLES["crm/accounts"], accounts, "accounts.csv")
+    _check(result)
+    assert result.rows_quarantined == 1
+    assert json.loads(result.quarantine["row"][0]) == {
+        "account_id": "A2",
+        "name": "<redacted>",
+        "created_at": "soon",
+        "segment": "",
+        "region": "EU",
+        "owner": "ann",
+        "Contact_Email": "<redacted>",
+    }
+    # surveys: comment is personal; score 12 is off the nps scale
+    surveys = _csv("crm/surveys", {"score": "12", "comment": "call me on 555"})
+    row = json.loads(validate_table(TABLES["crm/surveys"], surveys, "s.csv").quarantine["row"][0])
+    assert row["comment"] == "<redacted>"
+    assert row["score"] == "12"
+
+
+def test_rows_read_must_equal_loaded_plus_quarantined() -> None:
+    empty = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    with pytest.raises(AssertionError, match="3 rows read but 1 loaded"):
+        ValidatedTable("crm/costs", "costs.csv", pl.DataFrame({"a": [1]}), empty, 3)
+
+
+def test_validate_tables_validates_every_table_present() -> None:
+    raw = {name: (_csv(name, {}), f"{name}.csv") for name in BASE}
+    result = validate_tables(raw, reporting_currency="USD")
+    assert set(result) == set(BASE)
+    for table in result.values():
+        _check(table)
+        assert (table.rows_loaded, table.rows_quarantined) == (1, 0)
+
+
+def test_blank_required_column_is_row_level_not_a_contract_error() -> None:
+    # no value at all is not a wrong-typed column: each row is missing its account_id
+    raw = _csv("billing/subscriptions", {"account_id": ""}, {"account_id": ""})
+    result = validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    _check(result)
+    assert _reasons(result) == {1: "account_id: missing value", 2: "account_id: missing value"}
+
+
+def test_empty_table_validates_to_empty_frames() -> None:
+    raw = _csv("crm/costs", {}).head(0)
+    result = validate_table(TABLES["crm/costs"], raw, "costs.csv")
+    _check(result)
+    assert result.clean.schema == pl.Schema({c.name: c.dtype for c in TABLES["crm/costs"].columns})
+    assert result.rows_read == 0
