@@ -308,6 +308,25 @@ def demo(
     out.print(f"KPIs stored in {store}; try `northstar kpis --month {month:%Y-%m}`")
 
 
+@app.command()
+def docs(
+    check: Annotated[bool, typer.Option(help="Fail if docs/metrics.md is not current.")] = False,
+) -> None:
+    """Write docs/metrics.md from the metric registry (or check that it is current)."""
+    from northstar.docs import METRICS_PAGE, render_metrics_page
+
+    text = render_metrics_page()
+    if check:
+        current = METRICS_PAGE.read_text() if METRICS_PAGE.is_file() else ""
+        if current != text:
+            err.print(f"{METRICS_PAGE} is stale: run `northstar docs`")
+            raise typer.Exit(EXIT_FAILED)
+        return
+    METRICS_PAGE.parent.mkdir(parents=True, exist_ok=True)
+    METRICS_PAGE.write_text(text)
+    out.print(f"wrote {METRICS_PAGE}")
+
+
 def _str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 

@@ -39,6 +39,9 @@ class Policy(BaseModel):
     csat_window_days: int = Field(30, ge=1)
     ces_window_days: int = Field(30, ge=1)
     usage_window_days: int = Field(30, ge=1)
+    sla_first_response_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 60.0, "high": 240.0, "normal": 480.0, "low": 1440.0}
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -1,19 +1,36 @@
-"""The metric registry: every KPI declared once; compute, store, docs and alerts read it."""
+"""The metric registry: every KPI declared once; compute, store, docs and alerts read it.
+
+`docs/metrics.md` is generated from this module (`northstar docs`), and a test fails when the
+checked-in page differs, so the written definitions cannot drift from the code's.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-Unit = Literal["currency", "count", "ratio", "multiple", "score", "minutes", "hours", "users"]
-"""`ratio` is a fraction (0.031, shown as 3.1 %); `multiple` is a plain quotient (1.8x)."""
+Unit = Literal["currency", "count", "ratio", "multiple", "score", "minutes", "hours", "days",
+               "months", "users"]
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
-Family = Literal["revenue", "retention", "support", "surveys", "usage"]
+Family = Literal["revenue", "retention", "finance", "lifecycle", "support", "surveys", "usage",
+                 "web", "fulfilment"]
+UNIT_MEANING = {
+    "currency": "money in the reporting currency",
+    "count": "a number of accounts, tickets, ...",
+    "ratio": "a fraction: 0.031 means 3.1 %",
+    "multiple": "a plain quotient: 1.8 means 1.8x",
+    "score": "a score on the scale the metric names",
+    "minutes": "minutes",
+    "hours": "hours",
+    "days": "days",
+    "months": "months",
+    "users": "distinct users (account_id, user_id)",
+}
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One KPI: what it means, how it is measured, and what it needs."""
+    """One KPI: what it means, how it is measured, what it needs, and how it rolls up."""
 
     name: str
     family: Family
@@ -23,343 +40,216 @@ class Metric:
     window: str
     tables: tuple[str, ...]
     standard: str
+    edge_cases: str = ""
     additive: bool = False
     grains: tuple[str, ...] = ("day", "month")
+    segmented: bool = True
 
 
-_SUBS = ("billing/subscriptions",)
-_SUBS_FX = ("billing/subscriptions", "billing/fx_rates")
-_TICKETS = ("helpdesk/tickets",)
-_SURVEYS = ("crm/surveys",)
-_USAGE = ("product/usage",)
-_STATE = "state at the snapshot date (a month: its last day)"
-_CHURN = "trailing policy.churn_window_days (30) for a day; the calendar month for a month"
-_SUPPORT = "tickets solved in the trailing policy.support_window_days (30); a month: the month"
-_MOVE = "per account, state at window start vs window end; " + _CHURN
-_CM = "ChartMogul / Stripe MRR definitions"
+SUBS = ("billing/subscriptions",)
+SUBS_FX = ("billing/subscriptions", "billing/fx_rates")
+STATE = "state at the snapshot date; a month: its last day"
+CHURN = "trailing policy.churn_window_days (30) for a day; the calendar month for a month"
+SOLVED = "tickets solved in the trailing policy.support_window_days (30); a month: the month"
+MOVE = "each account's state before the window vs at its end; " + CHURN
+CM = "ChartMogul and Stripe MRR definitions"
+ZERO_START = "NULL when no MRR was active at the window start"
+
+
+def _money_move(name: str, formula: str, direction: Direction) -> Metric:
+    return Metric(name, "retention", formula, "currency", direction, MOVE, SUBS_FX, CM,
+                  "FX: each state converts at its own date's rate, so a rate change alone moves "
+                  "foreign-currency accounts' MRR (expansion/contraction)", additive=True)
+
+
+def _count_move(name: str, formula: str, direction: Direction) -> Metric:
+    return Metric(name, "retention", formula, "count", direction, MOVE, SUBS, CM, additive=True)
+
 
 METRICS: tuple[Metric, ...] = (
-    Metric(
-        "mrr",
-        "revenue",
-        "sum over active price periods of (amount - discount) / months in "
-        "billing_period, at the date's fx rate; trials and tax excluded",
-        "currency",
-        "higher_is_better",
-        _STATE,
-        _SUBS_FX,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "arr",
-        "revenue",
-        "12 x mrr",
-        "currency",
-        "higher_is_better",
-        _STATE,
-        _SUBS_FX,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "active_customers",
-        "revenue",
-        "accounts with mrr > 0",
-        "count",
-        "higher_is_better",
-        _STATE,
-        _SUBS,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "arpa",
-        "revenue",
-        "mrr / active_customers",
-        "currency",
-        "higher_is_better",
-        _STATE,
-        _SUBS_FX,
-        _CM,
-    ),
-    Metric(
-        "new_mrr",
-        "retention",
-        "mrr of accounts with mrr > 0 at window end that never had mrr > 0 before the window",
-        "currency",
-        "higher_is_better",
-        _MOVE,
-        _SUBS_FX,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "expansion_mrr",
-        "retention",
-        "mrr increase of accounts with mrr > 0 at both ends",
-        "currency",
-        "higher_is_better",
-        _MOVE,
-        _SUBS_FX,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "contraction_mrr",
-        "retention",
-        "mrr decrease of accounts with mrr > 0 at both ends",
-        "currency",
-        "lower_is_better",
-        _MOVE,
-        _SUBS_FX,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "churned_mrr",
-        "retention",
-        "mrr at window start of accounts with mrr 0 at its end",
-        "currency",
-        "lower_is_better",
-        _MOVE,
-        _SUBS_FX,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "reactivation_mrr",
-        "retention",
-        "mrr at window end of accounts with mrr 0 at its "
-        "start that had mrr > 0 at some earlier date",
-        "currency",
-        "higher_is_better",
-        _MOVE,
-        _SUBS_FX,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "new_customers",
-        "retention",
-        "count of new accounts",
-        "count",
-        "higher_is_better",
-        _MOVE,
-        _SUBS,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "churned_customers",
-        "retention",
-        "count of churned accounts",
-        "count",
-        "lower_is_better",
-        _MOVE,
-        _SUBS,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "reactivated_customers",
-        "retention",
-        "count of reactivated accounts",
-        "count",
-        "higher_is_better",
-        _MOVE,
-        _SUBS,
-        _CM,
-        additive=True,
-    ),
-    Metric(
-        "logo_churn_rate",
-        "retention",
-        "churned_customers / accounts active at window start "
-        "(accounts that start and churn inside the window are in neither)",
-        "ratio",
-        "lower_is_better",
-        _CHURN,
-        _SUBS,
-        "ChartMogul customer churn rate",
-    ),
-    Metric(
-        "retention_rate",
-        "retention",
-        "1 - logo_churn_rate over the same cohort",
-        "ratio",
-        "higher_is_better",
-        _CHURN,
-        _SUBS,
-        "ChartMogul customer churn rate",
-    ),
-    Metric(
-        "nrr",
-        "retention",
-        "(mrr_start + expansion - contraction - churned) / mrr_start, "
-        "over accounts active at window start",
-        "ratio",
-        "higher_is_better",
-        _CHURN,
-        _SUBS_FX,
-        "ChartMogul net MRR retention",
-    ),
-    Metric(
-        "grr",
-        "retention",
-        "(mrr_start - contraction - churned) / mrr_start",
-        "ratio",
-        "higher_is_better",
-        _CHURN,
-        _SUBS_FX,
-        "ChartMogul gross MRR retention",
-    ),
-    Metric(
-        "gross_mrr_churn_rate",
-        "retention",
-        "(churned + contraction) / mrr_start",
-        "ratio",
-        "lower_is_better",
-        _CHURN,
-        _SUBS_FX,
-        "ChartMogul gross MRR churn rate",
-    ),
-    Metric(
-        "net_mrr_churn_rate",
-        "retention",
-        "(churned + contraction - expansion - "
-        "reactivation) / mrr_start; negative when expansion outweighs losses",
-        "ratio",
-        "lower_is_better",
-        _CHURN,
-        _SUBS_FX,
-        "ChartMogul net MRR churn rate",
-    ),
-    Metric(
-        "quick_ratio",
-        "retention",
-        "(new + expansion + reactivation) / (contraction + churned); NULL when nothing was lost",
-        "multiple",
-        "higher_is_better",
-        _CHURN,
-        _SUBS_FX,
-        "SaaS quick ratio (Mamoon Hamid)",
-    ),
-    Metric(
-        "nps",
-        "surveys",
-        "100 x (promoters 9-10 - detractors 0-6) / nps responses",
-        "score",
-        "higher_is_better",
-        "responses in the trailing policy.nps_window_days (90); a month: the month",
-        _SURVEYS,
-        "Bain & Company Net Promoter Score",
-    ),
-    Metric(
-        "csat",
-        "surveys",
-        "csat responses scoring 4 or 5 / csat responses",
-        "ratio",
-        "higher_is_better",
-        "trailing policy.csat_window_days (30); a month: the month",
-        _SURVEYS,
-        "top-two-box CSAT",
-    ),
-    Metric(
-        "ces",
-        "surveys",
-        "mean ces score (1-7, lower is easier)",
-        "score",
-        "lower_is_better",
-        "trailing policy.ces_window_days (30); a month: the month",
-        _SURVEYS,
-        "Gartner Customer Effort Score",
-    ),
-    Metric(
-        "first_response_minutes_median",
-        "support",
-        "median minutes from creation to first "
-        "agent response, tickets created in the window that got a response",
-        "minutes",
-        "lower_is_better",
-        "tickets created in the trailing support window; a month: the month",
-        _TICKETS,
-        "Zendesk first reply time / fivetran dbt_zendesk",
-    ),
-    Metric(
-        "resolution_hours_median",
-        "support",
-        "median hours from creation to solved",
-        "hours",
-        "lower_is_better",
-        _SUPPORT,
-        _TICKETS,
-        "Zendesk full resolution time",
-    ),
-    Metric(
-        "fcr_rate",
-        "support",
-        "tickets solved with at most one agent reply and no reopen / tickets solved",
-        "ratio",
-        "higher_is_better",
-        _SUPPORT,
-        _TICKETS,
-        "Zendesk one-touch resolution",
-    ),
-    Metric(
-        "aht_minutes",
-        "support",
-        "mean handle_seconds / 60 of tickets solved",
-        "minutes",
-        "lower_is_better",
-        _SUPPORT,
-        _TICKETS,
-        "contact-centre average handle time",
-    ),
-    Metric(
-        "backlog",
-        "support",
-        "tickets created by the end of the snapshot date and not solved by then",
-        "count",
-        "lower_is_better",
-        _STATE,
-        _TICKETS,
-        "Zendesk unsolved tickets",
-        additive=True,
-    ),
-    Metric(
-        "dau",
-        "usage",
-        "distinct users active on the date; a month: mean over its days",
-        "users",
-        "higher_is_better",
-        "the date; a month: mean of its days",
-        _USAGE,
-        "product analytics DAU",
-        additive=True,
-    ),
-    Metric(
-        "mau",
-        "usage",
-        "distinct users active in the trailing policy.usage_window_days (30); "
-        "a month: the calendar month",
-        "users",
-        "higher_is_better",
-        "trailing 30 days; a month: the month",
-        _USAGE,
-        "product analytics MAU",
-        additive=True,
-    ),
-    Metric(
-        "stickiness",
-        "usage",
-        "dau / mau",
-        "ratio",
-        "higher_is_better",
-        "as dau and mau",
-        _USAGE,
-        "DAU/MAU ratio",
-    ),
+    # revenue: states on the snapshot date
+    Metric("mrr", "revenue", "sum over price periods active on the date (start_date <= d < "
+           "end_date, d >= trial_end) of (amount - discount) / months in billing_period (1, 3, "
+           "12), at the date's fx rate", "currency", "higher_is_better", STATE, SUBS_FX, CM,
+           "tax, one-time and usage invoices are not MRR; a 100 % discount gives 0 (not "
+           "active); before the first fx date the earliest rate applies", additive=True),
+    Metric("arr", "revenue", "12 x mrr", "currency", "higher_is_better", STATE, SUBS_FX, CM,
+           additive=True),
+    Metric("active_customers", "revenue", "accounts with mrr > 0", "count", "higher_is_better",
+           STATE, SUBS, CM, additive=True),
+    Metric("arpa", "revenue", "mrr / active_customers", "currency", "higher_is_better", STATE,
+           SUBS_FX, CM, "NULL with no active customer"),
+    # retention: movements between the state before the window and at its end
+    _money_move("new_mrr", "mrr at the end of accounts with none before the window and never "
+                "any before", "higher_is_better"),
+    _money_move("expansion_mrr", "increase of accounts with mrr > 0 at both ends",
+                "higher_is_better"),
+    _money_move("contraction_mrr", "decrease of accounts with mrr > 0 at both ends; cancelling "
+                "one of several subscriptions is contraction", "lower_is_better"),
+    _money_move("churned_mrr", "mrr before the window of accounts with none at its end",
+                "lower_is_better"),
+    _money_move("reactivation_mrr", "mrr at the end of accounts with none before the window "
+                "that had some at an earlier date", "higher_is_better"),
+    _count_move("new_customers", "accounts classed new", "higher_is_better"),
+    _count_move("churned_customers", "accounts classed churned", "lower_is_better"),
+    _count_move("reactivated_customers", "accounts classed reactivated", "higher_is_better"),
+    Metric("logo_churn_rate", "retention", "churned_customers / accounts active before the "
+           "window", "ratio", "lower_is_better", CHURN, SUBS, "ChartMogul customer churn rate",
+           "accounts that start and churn inside the window are in neither part; NULL with no "
+           "account active at the start. Not end / start customers: that mixes in new sales"),
+    Metric("retention_rate", "retention", "1 - logo_churn_rate over the same accounts", "ratio",
+           "higher_is_better", CHURN, SUBS, "ChartMogul customer churn rate", ZERO_START),
+    Metric("nrr", "retention", "(mrr_start + expansion - contraction - churned) / mrr_start, "
+           "over accounts active at the start", "ratio", "higher_is_better", CHURN, SUBS_FX,
+           "ChartMogul net MRR retention", ZERO_START + "; new and reactivated MRR excluded"),
+    Metric("grr", "retention", "(mrr_start - contraction - churned) / mrr_start", "ratio",
+           "higher_is_better", CHURN, SUBS_FX, "ChartMogul gross MRR retention",
+           ZERO_START + "; never above 1"),
+    Metric("gross_mrr_churn_rate", "retention", "(churned + contraction) / mrr_start", "ratio",
+           "lower_is_better", CHURN, SUBS_FX, "ChartMogul gross MRR churn rate", ZERO_START),
+    Metric("net_mrr_churn_rate", "retention", "(churned + contraction - expansion - "
+           "reactivation) / mrr_start", "ratio", "lower_is_better", CHURN, SUBS_FX,
+           "ChartMogul net MRR churn rate", "negative when expansion outweighs losses"),
+    Metric("quick_ratio", "retention", "(new + expansion + reactivation) / (contraction + "
+           "churned)", "multiple", "higher_is_better", CHURN, SUBS_FX,
+           "SaaS quick ratio (Mamoon Hamid)", "NULL when nothing was lost"),
+    Metric("expansion_rate", "retention", "accounts that expanded / accounts active before the "
+           "window", "ratio", "higher_is_better", CHURN, SUBS, "ChartMogul expansion rate",
+           ZERO_START),
+    # finance: unit economics
+    Metric("ltv", "finance", "arpa / average monthly logo churn over the trailing 6 complete "
+           "months (sum of churned / sum of active at month starts)", "currency",
+           "higher_is_better", "arpa at the snapshot; churn over the 6 months ending with the "
+           "snapshot's month (a day: the 6 months before its month)", SUBS_FX,
+           "simple SaaS LTV (ARPA / churn)", "NULL when no account churned in the 6 months "
+           "(lifetime unbounded); ARPA 100 at 5 % churn gives 2,000"),
+    Metric("cac", "finance", "(sales + marketing costs of the month) / new_customers of the "
+           "month", "currency", "lower_is_better", "the calendar month", ("crm/costs", *SUBS),
+           "blended CAC", "NULL with no new customer; costs in other currencies convert at the "
+           "month's last fx rate", grains=("month",)),
+    Metric("cac_payback_months", "finance", "cac / (new_mrr / new_customers)", "months",
+           "lower_is_better", "the calendar month", ("crm/costs", *SUBS), "CAC payback period",
+           "NULL with no new MRR", grains=("month",)),
+    Metric("ltv_to_cac", "finance", "ltv / cac", "multiple", "higher_is_better",
+           "the calendar month", ("crm/costs", *SUBS), "LTV:CAC ratio",
+           "NULL when either side is NULL or cac is 0", grains=("month",)),
+    Metric("retention_cost", "finance", "(customer_success + support costs of the month) / "
+           "active_customers at its end", "currency", "lower_is_better", "the calendar month",
+           ("crm/costs", *SUBS), "cost to retain per customer", "NULL with no active customer",
+           grains=("month",)),
+    # lifecycle: renewals, trials, onboarding
+    Metric("renewal_rate", "lifecycle", "quarterly and annual price periods ending in the window "
+           "that are followed by another price period of the same account starting within 7 "
+           "days / such periods ending in the window", "ratio", "higher_is_better",
+           "periods whose end_date falls in the window (trailing 30 days; a month: the month)",
+           SUBS, "contract renewal rate", "100 up for renewal and 80 renewing gives 0.8; only "
+           "renewals known by the snapshot date count"),
+    Metric("trial_conversion_rate", "lifecycle", "trials ending in the window (trial_end) that "
+           "are followed by paid MRR (the account is active on a day from trial_end to 7 days "
+           "after) / trials ending in the window", "ratio", "higher_is_better",
+           "trials whose trial_end falls in the window", SUBS, "trial-to-paid conversion",
+           "converted over ended, never ended over converted; only conversions known by the "
+           "snapshot date count"),
+    Metric("time_to_value_days", "lifecycle", "median days from account creation to its first "
+           "value event (product/value_events), or to its first paid day when the source has "
+           "no value events", "days", "lower_is_better", "accounts reaching value in the "
+           "window", ("crm/accounts", *SUBS), "time to value", "median of an even count is "
+           "the mean of the middle two"),
+    # support
+    Metric("first_response_minutes_median", "support", "median minutes from creation to first "
+           "agent response, tickets created in the window that got a response by its end",
+           "minutes", "lower_is_better", "tickets created in the support window",
+           ("helpdesk/tickets",), "Zendesk first reply time (fivetran dbt_zendesk)"),
+    Metric("first_response_minutes_p90", "support", "90th percentile of the same sample "
+           "(linear interpolation)", "minutes", "lower_is_better",
+           "tickets created in the support window", ("helpdesk/tickets",),
+           "Zendesk first reply time"),
+    Metric("resolution_hours_median", "support", "median hours from creation to solved",
+           "hours", "lower_is_better", SOLVED, ("helpdesk/tickets",),
+           "Zendesk full resolution time"),
+    Metric("resolution_hours_p90", "support", "90th percentile of hours from creation to "
+           "solved (linear interpolation)", "hours", "lower_is_better", SOLVED,
+           ("helpdesk/tickets",), "Zendesk full resolution time"),
+    Metric("fcr_rate", "support", "tickets solved with at most one agent reply and no reopen / "
+           "tickets solved", "ratio", "higher_is_better", SOLVED, ("helpdesk/tickets",),
+           "Zendesk one-touch resolution"),
+    Metric("reopen_rate", "support", "tickets solved that were reopened at least once / "
+           "tickets solved", "ratio", "lower_is_better", SOLVED, ("helpdesk/tickets",),
+           "Zendesk reopens"),
+    Metric("aht_minutes", "support", "mean handle_seconds / 60 of tickets solved", "minutes",
+           "lower_is_better", SOLVED, ("helpdesk/tickets",), "contact-centre average handle "
+           "time", "tickets without handle_seconds are left out"),
+    Metric("sla_breach_rate", "support", "tickets created in the window whose first response "
+           "came later than the policy's target for their priority (or has not come and the "
+           "target has passed by the snapshot's end) / tickets created in the window", "ratio",
+           "lower_is_better", "tickets created in the support window", ("helpdesk/tickets",),
+           "Zendesk SLA first reply time targets"),
+    Metric("backlog", "support", "tickets created by the end of the snapshot date and not solved "
+           "by then", "count", "lower_is_better", STATE, ("helpdesk/tickets",),
+           "Zendesk unsolved tickets", additive=True),
+    Metric("self_service_rate", "support", "active accounts with a self_service-channel ticket "
+           "in the window / active accounts", "ratio", "higher_is_better",
+           "tickets created in the support window; accounts active at its end",
+           ("helpdesk/tickets", *SUBS), "self-service adoption",
+           "help-centre use without a ticket is not in the data contract"),
+    # surveys
+    Metric("nps", "surveys", "100 x (promoters 9-10 - detractors 0-6) / nps responses", "score",
+           "higher_is_better", "responses in the trailing policy.nps_window_days (90); a "
+           "month: the month", ("crm/surveys",), "Bain & Company Net Promoter Score",
+           "range -100 .. 100; promoters minus detractors, never the reverse; passives count "
+           "in the denominator only"),
+    Metric("csat", "surveys", "csat responses scoring 4 or 5 / csat responses (1-5)", "ratio",
+           "higher_is_better", "trailing policy.csat_window_days (30); a month: the month",
+           ("crm/surveys",), "top-two-box CSAT"),
+    Metric("ces", "surveys", "mean ces score (1-7, lower is easier)", "score", "lower_is_better",
+           "trailing policy.ces_window_days (30); a month: the month", ("crm/surveys",),
+           "Gartner Customer Effort Score"),
+    Metric("ces_easy_rate", "surveys", "ces responses scoring 1-3 / ces responses", "ratio",
+           "higher_is_better", "trailing policy.ces_window_days (30); a month: the month",
+           ("crm/surveys",), "Gartner Customer Effort Score"),
+    Metric("referrals", "surveys", "referrals made in the window", "count", "higher_is_better",
+           "trailing policy.csat_window_days (30); a month: the month", ("crm/referrals",),
+           "referral count", additive=True),
+    Metric("sentiment", "surveys", "mean comment sentiment in [-1, 1]: a local word lexicon "
+           "(VADER's valences) summed per comment with simple negation, normalised x / "
+           "sqrt(x^2 + 15)", "score", "higher_is_better", "survey comments responded in the "
+           "trailing policy.csat_window_days (30); a month: the month", ("crm/surveys",),
+           "VADER compound score (Hutto & Gilbert 2014), simplified", "comments without a "
+           "lexicon word score 0; no network, no model download"),
+    # usage
+    Metric("dau", "usage", "distinct users active on the date; a month: mean over its days",
+           "users", "higher_is_better", "the date; a month: the mean of its days",
+           ("product/usage",), "product analytics DAU", additive=True),
+    Metric("wau", "usage", "distinct users active in the trailing 7 days; a month: mean over "
+           "its days of the trailing 7-day count", "users", "higher_is_better",
+           "trailing 7 days", ("product/usage",), "product analytics WAU", additive=True),
+    Metric("mau", "usage", "distinct users active in the trailing policy.usage_window_days "
+           "(30); a month: the calendar month", "users", "higher_is_better",
+           "trailing 30 days; a month: the month", ("product/usage",),
+           "product analytics MAU", additive=True),
+    Metric("stickiness", "usage", "dau / mau", "ratio", "higher_is_better", "as dau and mau",
+           ("product/usage",), "DAU/MAU ratio"),
+    Metric("usage_rate", "usage", "active accounts with usage in the trailing 7 days / active "
+           "accounts", "ratio", "higher_is_better", "accounts active at the snapshot date",
+           ("product/usage", *SUBS), "account activation rate"),
+    Metric("avg_active_minutes", "usage", "sum of active_seconds / 60 / active user-days",
+           "minutes", "higher_is_better", "trailing policy.usage_window_days (30); a month: "
+           "the month", ("product/usage",), "engagement time per active user-day"),
+    # web and fulfilment (optional tables)
+    Metric("conversion_rate", "web", "sessions that converted / sessions", "ratio",
+           "higher_is_better", "sessions started in the trailing 30 days; a month: the month",
+           ("product/web_sessions",), "web conversion rate", "company-wide only: sessions "
+           "carry no account", segmented=False),
+    Metric("bounce_rate", "web", "sessions with one pageview / sessions", "ratio",
+           "lower_is_better", "sessions started in the trailing 30 days; a month: the month",
+           ("product/web_sessions",), "Google Analytics bounce rate (single-page sessions)",
+           segmented=False),
+    Metric("on_time_delivery_rate", "fulfilment", "orders delivered by promised_at / orders "
+           "delivered", "ratio", "higher_is_better", "orders delivered in the trailing 30 "
+           "days; a month: the month", ("fulfillment/orders",), "OTD rate"),
+    Metric("order_accuracy_rate", "fulfilment", "orders delivered accurate / orders delivered",
+           "ratio", "higher_is_better", "orders delivered in the trailing 30 days; a month: "
+           "the month", ("fulfillment/orders",), "order accuracy rate"),
 )
 
 REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}

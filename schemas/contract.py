@@ -74,6 +74,8 @@ class TableSpec:
 
 
 S, F, I, D, T = pl.String(), pl.Float64(), pl.Int64(), pl.Date(), UTC_TIMESTAMP  # noqa: E741
+B = pl.Boolean()
+B = pl.Boolean()
 
 
 def _cols(*spec: tuple[str, pl.DataType] | tuple[str, pl.DataType, bool]) -> tuple[Column, ...]:
@@ -127,6 +129,7 @@ SUBSCRIPTIONS = TableSpec(
     ),
     key=("subscription_id", "start_date"),
     date_column="start_date",
+    optional_columns=_cols(("cancelled_at", T, True)),
 )
 INVOICES = TableSpec(
     "billing/invoices",
@@ -178,6 +181,44 @@ USAGE = TableSpec(
     date_column="date",
 )
 
-TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (ACCOUNTS, SURVEYS, COSTS, SUBSCRIPTIONS, INVOICES, FX_RATES, TICKETS, USAGE)
-}
+REFERRALS = TableSpec(
+    "crm/referrals",
+    _cols(("referral_id", S), ("account_id", S), ("referred_at", T)),
+    key=("referral_id",),
+    date_column="referred_at",
+    required=False,
+)
+WEB_SESSIONS = TableSpec(
+    "product/web_sessions",
+    _cols(("session_id", S), ("started_at", T), ("pageviews", I), ("converted", B)),
+    key=("session_id",),
+    date_column="started_at",
+    required=False,
+)
+VALUE_EVENTS = TableSpec(
+    "product/value_events",
+    _cols(("account_id", S), ("first_value_at", T)),
+    key=("account_id",),
+    date_column="first_value_at",
+    required=False,
+)
+ORDERS = TableSpec(
+    "fulfillment/orders",
+    _cols(
+        ("order_id", S),
+        ("account_id", S),
+        ("promised_at", T),
+        ("delivered_at", T, True),
+        ("accurate", B, True),
+    ),
+    key=("order_id",),
+    date_column="delivered_at",
+    required=False,
+)
+
+CORE_TABLES = (ACCOUNTS, SURVEYS, COSTS, SUBSCRIPTIONS, INVOICES, FX_RATES, TICKETS, USAGE)
+OPTIONAL_TABLES = (REFERRALS, WEB_SESSIONS, VALUE_EVENTS, ORDERS)
+TABLES: dict[str, TableSpec] = {t.name: t for t in (*CORE_TABLES, *OPTIONAL_TABLES)}
+ENRICHING_TABLES = frozenset({"billing/fx_rates", "product/value_events"})
+"""Tables that refine metrics when present but whose absence skips none (MRR in one currency;
+time to value measured to the first paid day)."""

@@ -160,3 +160,41 @@ def prefect_harness() -> Iterator[None]:
     with prefect_test_harness(server_startup_timeout=60):
         yield
     shutil.rmtree(_PREFECT_HOME, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A moto S3 server in server mode on loopback: a real HTTP endpoint for boto3 and polars."""
+
+    endpoint: str
+
+    def upload_folder(self, folder: Path, bucket: str, prefix: str) -> str:
+        """Create `bucket`, copy every file under `folder` to `prefix/`; return the s3:// URI."""
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint)
+        client.create_bucket(Bucket=bucket)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+            client.upload_file(str(path), bucket, key)
+        return f"s3://{bucket}/{prefix}"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One moto server for the session, with fake credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
+            patch.delenv(name, raising=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield S3Server(f"http://{host}:{port}")
+        finally:
+            server.stop()

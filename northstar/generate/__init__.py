@@ -35,9 +35,16 @@ def _noop(step: str, fraction: float) -> None:
     """Progress sink used when the caller passes none."""
 
 
-def generate(out: Path, *, accounts: int = 500, start: date = date(2024, 1, 1),
-             end: date = date(2026, 10, 31), seed: int = 7, fmt: Format = "csv",
-             progress: Progress | None = None) -> dict[str, int]:
+def generate(
+    out: Path,
+    *,
+    accounts: int = 500,
+    start: date = date(2024, 1, 1),
+    end: date = date(2026, 10, 31),
+    seed: int = 7,
+    fmt: Format = "csv",
+    progress: Progress | None = None,
+) -> dict[str, int]:
     """Write the synthetic company's input tables under `out`; returns rows written per table.
 
     `progress(step, fraction_done)` is called before each step and with ("done", 1.0) at the end.

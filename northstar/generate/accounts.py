@@ -31,110 +31,33 @@ USAGE_BILLED_SHARE = np.array([0.05, 0.2, 0.3])
 LEAD_IN_SHARE = 0.15
 GROWTH = 1.2
 
-_FIRST = (
-    "Amber",
-    "Atlas",
-    "Birch",
-    "Blue",
-    "Bright",
-    "Cedar",
-    "Cinder",
-    "Cobalt",
-    "Coral",
-    "Crest",
-    "Delta",
-    "Ember",
-    "Falcon",
-    "Fern",
-    "Granite",
-    "Harbor",
-    "Indigo",
-    "Iron",
-    "Juniper",
-    "Kestrel",
-    "Lumen",
-    "Maple",
-    "Meadow",
-    "Nimbus",
-    "North",
-    "Nova",
-    "Onyx",
-    "Orchid",
-    "Pine",
-    "Quartz",
-    "Raven",
-    "Ridge",
-    "Sable",
-    "Silver",
-    "Slate",
-    "Solstice",
-    "Spruce",
-    "Summit",
-    "Swift",
-    "Tidal",
-    "Topaz",
-    "Umber",
-    "Vale",
-    "Vector",
-    "Willow",
-    "Zephyr",
+
+def _words(text: str) -> tuple[str, ...]:
+    """The whitespace-separated words of a block of text (a compact word list)."""
+    return tuple(text.split())
+
+
+_FIRST = _words(
+    """
+    Amber Atlas Birch Blue Bright Cedar Cinder Cobalt Coral Crest Delta Ember Falcon Fern
+    Granite Harbor Indigo Iron Juniper Kestrel Lumen Maple Meadow Nimbus North Nova Onyx
+    Orchid Pine Quartz Raven Ridge Sable Silver Slate Solstice Spruce Summit Swift Tidal
+    Topaz Umber Vale Vector Willow Zephyr
+    """
 )
-_SECOND = (
-    "bay",
-    "beam",
-    "bridge",
-    "brook",
-    "cast",
-    "core",
-    "crest",
-    "dale",
-    "field",
-    "forge",
-    "gate",
-    "grid",
-    "hill",
-    "leaf",
-    "line",
-    "loop",
-    "mark",
-    "mill",
-    "path",
-    "peak",
-    "point",
-    "port",
-    "ridge",
-    "shore",
-    "spark",
-    "stack",
-    "stone",
-    "stream",
-    "vale",
-    "view",
-    "wave",
-    "works",
+_SECOND = _words(
+    """
+    bay beam bridge brook cast core crest dale field forge gate grid hill leaf line loop
+    mark mill path peak point port ridge shore spark stack stone stream vale view wave
+    works
+    """
 )
-_KIND = (
-    "Analytics",
-    "Biotech",
-    "Cloud",
-    "Consulting",
-    "Dynamics",
-    "Energy",
-    "Foods",
-    "Health",
-    "Industries",
-    "Labs",
-    "Logistics",
-    "Media",
-    "Networks",
-    "Partners",
-    "Robotics",
-    "Software",
-    "Solutions",
-    "Studios",
-    "Systems",
-    "Technologies",
-    "Ventures",
+_KIND = _words(
+    """
+    Analytics Biotech Cloud Consulting Dynamics Energy Foods Health Industries Labs
+    Logistics Media Networks Partners Robotics Software Solutions Studios Systems
+    Technologies Ventures
+    """
 )
 _FORM = ("", "", "", " Inc", " Ltd", " GmbH", " LLC", " S.A.", " Pty", " BV")
 

@@ -1,9 +1,9 @@
 """The subscription lifecycle: trials, renewals, seat and plan changes, add-ons, churn, comebacks.
 
 A loop over simulated months, vectorized over accounts. Every event of an account falls on its
-anchor day (its creation day-of-month, at most 28). Churn is decided a month (monthly terms) or
-two (longer terms) before the renewal, with a probability that rises as health falls and as it
-declines; a decided account disengages until it leaves, so its signals precede the churn.
+anchor day (its creation day-of-month, at most 28). Churn is decided two months before the
+renewal at which it happens (a notice period), with a probability that rises as health falls and
+as it declines; a decided account disengages until it leaves, so its signals precede the churn.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ PLAN_CEILING = np.array([2, 3, 3])
 SETUP_FEE = np.array([0.0, 1500.0, 7500.0])
 ADDON_RATE = np.array([0.004, 0.015, 0.025])
 TRIAL_DAYS = 14
+# Churn per renewal, by segment (rows) and term (month, quarter, year), at average health;
+# CHURN_SHIFT recentres it once the health terms (level, recent decline) are added.
 CHURN_RATE = np.array([[0.03, 0.07, 0.20], [0.02, 0.05, 0.14], [0.012, 0.03, 0.09]])
 CHURN_SHIFT = -1.0
 CHURN_HEALTH = 2.0
 CHURN_DECLINE = 0.8
+# How far a decided account's effective health drops until it leaves, and how early it decides.
 DISENGAGEMENT = 1.3
 DECISION_LEAD = 2
 KINDS = ("recurring", "one_time", "usage")

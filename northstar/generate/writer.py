@@ -31,16 +31,18 @@ def _clear(out: Path, name: str) -> None:
 
 
 def _write_partitions(frame: pl.DataFrame, folder: Path, column: str) -> None:
-    """One parquet file per calendar month of `column`."""
-    month = frame[column].dt.strftime("%Y-%m").alias("month")
-    for (value,), part in (
-        frame.with_columns(month)
-        .partition_by("month", as_dict=True, include_key=False, maintain_order=True)
-        .items()
-    ):
-        target = folder / f"month={value}"
+    """One parquet file per calendar month of `column`, cut as slices of the month-sorted frame."""
+    month = frame[column].dt.year() * 100 + frame[column].dt.month()
+    if not month.is_sorted():
+        keyed = frame.with_columns(month.alias("_month")).sort("_month", maintain_order=True)
+        frame, month = keyed.drop("_month"), keyed["_month"]
+    runs = month.rle()
+    offset = 0
+    for length, month in runs.struct.unnest().iter_rows():
+        target = folder / f"month={month // 100:04d}-{month % 100:02d}"
         target.mkdir(parents=True, exist_ok=True)
-        part.write_parquet(target / "part-0.parquet")
+        frame.slice(offset, length).write_parquet(target / "part-0.parquet")
+        offset += length
 
 
 def write_table(frame: pl.DataFrame, out: Path, name: str, fmt: Format) -> int:

@@ -37,48 +37,53 @@ class TableRead:
 
 
 def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) -> list[TableRead]:
-    """Every table read by one pass over `periods`, with its columns and date bounds."""
+    """Every table read by one pass over `periods`, with its columns and date bounds.
+
+    State tables (accounts, subscriptions, value events, costs) are read whole: MRR history,
+    first-paid dates, cohorts and trailing churn need all of it. Event tables are bounded by the
+    widest window that looks back from the first snapshot.
+    """
     first, last = periods.first_date, periods.last_date
-    window = max(policy.churn_window_days, policy.support_window_days)
-    survey_window = max(policy.nps_window_days, policy.csat_window_days, policy.ces_window_days)
+    support = max(policy.churn_window_days, policy.support_window_days)
+    surveys = max(policy.nps_window_days, policy.csat_window_days, policy.ces_window_days)
     account_columns = ("account_id", "created_at", *segment_dimensions)
-    return [
+    reads = [
         TableRead("crm/accounts", tuple(dict.fromkeys(account_columns))),
-        TableRead("billing/subscriptions", tuple(TABLES["billing/subscriptions"].column_names)),
-        TableRead(
-            "billing/fx_rates", ("date", "currency", "rate"), (DateBounds("date", high=last),)
-        ),
+        TableRead("billing/subscriptions", _all("billing/subscriptions")),
+        TableRead("billing/fx_rates", _all("billing/fx_rates"), (DateBounds("date", high=last),)),
+        TableRead("crm/costs", _all("crm/costs"), (DateBounds("month", high=last),)),
+        TableRead("product/value_events", _all("product/value_events")),
         TableRead(
             "helpdesk/tickets",
-            (
-                "ticket_id",
-                "account_id",
-                "created_at",
-                "first_response_at",
-                "solved_at",
-                "status",
-                "channel",
-                "priority",
-                "agent_replies",
-                "reopens",
-                "handle_seconds",
-            ),
+            _all("helpdesk/tickets"),
             (
                 DateBounds("created_at", high=last),
-                DateBounds("solved_at", low=_back(first, window)),
+                DateBounds("solved_at", low=_back(first, support)),
             ),
         ),
-        TableRead(
-            "crm/surveys",
-            ("response_id", "account_id", "survey_type", "score", "responded_at"),
-            (DateBounds("responded_at", _back(first, survey_window), last),),
-        ),
-        TableRead(
-            "product/usage",
-            ("account_id", "user_id", "date", "events", "active_seconds"),
-            (DateBounds("date", _back(first, policy.usage_window_days), last),),
-        ),
+        _window("crm/surveys", "responded_at", first, last, surveys),
+        _window("product/usage", "date", first, last, policy.usage_window_days),
+        _window("crm/referrals", "referred_at", first, last, policy.csat_window_days),
+        _window("product/web_sessions", "started_at", first, last, support),
+        _window("fulfillment/orders", "delivered_at", first, last, support),
     ]
+    if policy.past_due_churn_days is not None:
+        reads.append(
+            TableRead(
+                "billing/invoices", _all("billing/invoices"), (DateBounds("due_at", high=last),)
+            )
+        )
+    return reads
+
+
+def _all(table: str) -> tuple[str, ...]:
+    """Every contract column of a table, optional ones included (absent ones are skipped)."""
+    return tuple(c.name for c in TABLES[table].all_columns)
+
+
+def _window(table: str, column: str, first: date, last: date, days: int) -> TableRead:
+    """An event table read from `days` before the first snapshot to the last."""
+    return TableRead(table, _all(table), (DateBounds(column, _back(first, days), last),))
 
 
 def _back(d: date, days: int) -> date:

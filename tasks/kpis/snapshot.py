@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import polars as pl
 
 from northstar.config import Policy
-from northstar.metrics import METRICS, REGISTRY, Family
-from schemas.contract import TABLES
+from northstar.metrics import METRICS, REGISTRY, Family, Metric, metrics_of
+from schemas.contract import ENRICHING_TABLES
 from tasks.kpis.frame import KPI_SCHEMA
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.movements import account_movements, check_bridge, mrr_movements_table
@@ -32,31 +33,32 @@ FAMILIES: dict[Family, KpiFamily] = {
     "usage": usage_kpis,
 }
 
-_ATTR = {
-    "billing/subscriptions": "subscriptions",
-    "helpdesk/tickets": "tickets",
-    "crm/surveys": "surveys",
-    "product/usage": "usage",
-}
-
-
 @dataclass(frozen=True)
 class SnapshotResult:
     """KPI rows (with units), monthly MRR movements, and the families skipped for lack of tables."""
 
     kpis: pl.DataFrame
     movements: pl.DataFrame | None
-    skipped: list[dict[str, object]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
-def required_tables(family: Family) -> list[str]:
-    """The contract tables a family cannot do without (optional ones like fx_rates excluded)."""
-    tables = {t for m in METRICS if m.family == family for t in m.tables}
-    return sorted(t for t in tables if TABLES[t].required)
+def missing_tables(metric: Metric, inputs: KpiInputs) -> list[str]:
+    """Tables a metric needs that the source lacks (enriching tables are never needed)."""
+    return [t for t in metric.tables if t not in ENRICHING_TABLES and inputs.table(t) is None]
 
 
-def missing_tables(inputs: KpiInputs, family: Family) -> list[str]:
-    return [t for t in required_tables(family) if getattr(inputs, _ATTR[t]) is None]
+def skipped_metrics(inputs: KpiInputs, periods: Periods) -> list[dict[str, Any]]:
+    """Metrics of the pass's grains that cannot be computed, grouped by family and cause."""
+    grains = {g for g, dates in (("day", periods.days), ("month", periods.months)) if dates}
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for metric in METRICS:
+        missing = missing_tables(metric, inputs)
+        if missing and grains & set(metric.grains):
+            groups.setdefault((metric.family, tuple(missing)), []).append(metric.name)
+    return [
+        {"family": family, "metrics": names, "missing_tables": list(missing)}
+        for (family, missing), names in groups.items()
+    ]
 
 
 def compute_snapshots(
@@ -74,18 +76,20 @@ def compute_snapshots(
         states = account_states(inputs, periods, policy).collect().lazy()
         moved = account_movements(inputs, periods, policy, states=states).collect().lazy()
         check_bridge(inputs, periods, policy, labels, states=states, movements=moved)
+        active = states.filter(pl.col("mrr_after") > 0).select(
+            "snapshot_date", "grain", "account_id", pl.col("mrr_after").alias("mrr")
+        )
+        inputs = replace(inputs, active=active)
         families["revenue"] = partial(revenue_kpis, states=states)
         families["retention"] = partial(retention_kpis, states=states)
         movements = mrr_movements_table(moved).collect() if periods.months else None
-    parts: list[pl.LazyFrame] = []
-    skipped: list[dict[str, object]] = []
-    for family, compute in families.items():
-        missing = missing_tables(inputs, family)
-        if missing:
-            names = [m.name for m in METRICS if m.family == family]
-            skipped.append({"family": family, "metrics": names, "missing_tables": missing})
-            continue
-        parts.append(compute(inputs, periods, policy, labels))
+    skipped = skipped_metrics(inputs, periods)
+    unavailable = {name for s in skipped for name in s["metrics"]}
+    parts = [
+        compute(inputs, periods, policy, labels)
+        for family, compute in families.items()
+        if any(m.name not in unavailable for m in metrics_of(family))
+    ]
     kpis = pl.concat(parts).collect() if parts else pl.DataFrame(schema=KPI_SCHEMA)
     return SnapshotResult(_with_units(kpis), movements, skipped)
 

@@ -18,3 +18,11 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("company")
     generate(out, accounts=150, start=SOURCE_START, end=SOURCE_END, seed=11, fmt="csv")
     return out
+
+
+@pytest.fixture(scope="session")
+def company_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same company as `company`, written as parquet (big tables hive-partitioned)."""
+    out = tmp_path_factory.mktemp("company-parquet")
+    generate(out, accounts=150, start=SOURCE_START, end=SOURCE_END, seed=11, fmt="parquet")
+    return out

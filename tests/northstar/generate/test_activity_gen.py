@@ -10,8 +10,9 @@ from northstar.generate.activity import live_months
 from northstar.generate.subscriptions import Lifecycle
 from northstar.generate.timeline import Timeline, day_number
 
-JAN_20, FEB_1, FEB_3, MAR_1, MAR_5 = (day_number(date(2025, m, d)) for m, d in
-                                      ((1, 20), (2, 1), (2, 3), (3, 1), (3, 5)))
+JAN_20, FEB_1, FEB_3, MAR_1, MAR_5 = (
+    day_number(date(2025, m, d)) for m, d in ((1, 20), (2, 1), (2, 3), (3, 1), (3, 5))
+)
 
 
 def test_an_interval_becomes_one_row_per_month_with_paid_days() -> None:
@@ -25,11 +26,17 @@ def test_an_interval_becomes_one_row_per_month_with_paid_days() -> None:
     health = np.array([[0.5, 0.0], [-1.0, 0.0], [2.0, 0.0]], dtype=np.float32)
     seats = np.array([[3, 1], [4, 1], [5, 1]], dtype=np.int32)
     lc = Lifecycle(
-        periods={}, events={},
-        intervals={"acct": np.array([0, 1]), "sub": np.array([7, 8]),
-                   "start": np.array([JAN_20, 19800]), "paid_from": np.array([FEB_3, 19800]),
-                   "end": np.array([MAR_5, 19900])},
-        seats=seats, effective_health=health,
+        periods={},
+        events={},
+        intervals={
+            "acct": np.array([0, 1]),
+            "sub": np.array([7, 8]),
+            "start": np.array([JAN_20, 19800]),
+            "paid_from": np.array([FEB_3, 19800]),
+            "end": np.array([MAR_5, 19900]),
+        },
+        seats=seats,
+        effective_health=health,
     )
     lm = live_months(lc, tl)
     assert lm.acct.tolist() == [0, 0, 0]

@@ -46,8 +46,9 @@ def _read(out: Path, spec: TableSpec, fmt: str) -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module", params=["csv", "parquet"])
-def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-              ) -> tuple[dict[str, pl.DataFrame], dict[str, int], str]:
+def generated(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, pl.DataFrame], dict[str, int], str]:
     """One small company written in each format, read back table by table."""
     fmt = request.param
     out = tmp_path_factory.mktemp(f"company-{fmt}")
@@ -100,8 +101,11 @@ def test_enums_stay_within_the_contract(generated: Generated) -> None:
     for (table, column), values in allowed.items():
         seen = set(tables[table][column].drop_nulls().unique())
         assert seen <= set(values), (table, column, seen - set(values))
-    every_value_used = [("helpdesk/tickets", "priority"), ("billing/invoices", "kind"),
-                        ("crm/surveys", "survey_type")]
+    every_value_used = [
+        ("helpdesk/tickets", "priority"),
+        ("billing/invoices", "kind"),
+        ("crm/surveys", "survey_type"),
+    ]
     for table, column in every_value_used:
         assert set(tables[table][column].unique()) == set(allowed[(table, column)]), (table, column)
 
@@ -130,9 +134,13 @@ def test_survey_ticket_ids_point_to_solved_tickets(generated: Generated) -> None
 
 def test_events_fall_inside_the_range(generated: Generated) -> None:
     tables, _, _ = generated
-    inside = {"product/usage": "date", "helpdesk/tickets": "created_at",
-              "crm/surveys": "responded_at",
-              "crm/costs": "month", "billing/invoices": "issued_at"}
+    inside = {
+        "product/usage": "date",
+        "helpdesk/tickets": "created_at",
+        "crm/surveys": "responded_at",
+        "crm/costs": "month",
+        "billing/invoices": "issued_at",
+    }
     for name, column in inside.items():
         days = tables[name][column].cast(pl.Date)
         assert days.max() <= END, name  # type: ignore[operator]
@@ -153,15 +161,19 @@ def test_tickets_respond_and_solve_after_creation(generated: Generated) -> None:
 
 def test_urgent_tickets_get_faster_first_responses(generated: Generated) -> None:
     t = generated[0]["helpdesk/tickets"].with_columns(
-        wait=(pl.col("first_response_at") - pl.col("created_at")).dt.total_minutes())
+        wait=(pl.col("first_response_at") - pl.col("created_at")).dt.total_minutes()
+    )
     median = dict(t.group_by("priority").agg(pl.col("wait").median()).iter_rows())
     assert median["urgent"] < median["high"] < median["normal"] < median["low"]
 
 
 def test_money_is_non_negative_and_in_cents(generated: Generated) -> None:
     tables, _, _ = generated
-    money = {"billing/invoices": ("amount", "tax"), "billing/subscriptions": ("amount", "discount"),
-             "crm/costs": ("amount",)}
+    money = {
+        "billing/invoices": ("amount", "tax"),
+        "billing/subscriptions": ("amount", "discount"),
+        "crm/costs": ("amount",),
+    }
     for name, columns in money.items():
         for column in columns:
             values = tables[name][column]
@@ -177,8 +189,10 @@ def test_invoice_payments_match_status(generated: Generated) -> None:
     paid = invoices.filter(pl.col("status") == "paid")
     assert paid["paid_at"].null_count() == 0
     assert (paid["paid_at"] >= paid["issued_at"]).all()
-    assert invoices.filter(pl.col("status") != "paid")["paid_at"].null_count() == invoices.filter(
-        pl.col("status") != "paid").height
+    assert (
+        invoices.filter(pl.col("status") != "paid")["paid_at"].null_count()
+        == invoices.filter(pl.col("status") != "paid").height
+    )
     statuses = invoices["status"].value_counts()
     share = dict(zip(statuses["status"], statuses["count"] / invoices.height, strict=True))
     assert share["paid"] > 0.8
@@ -201,8 +215,9 @@ def test_eur_rows_have_a_rate_on_every_day(generated: Generated) -> None:
 
 def test_about_a_fifth_of_accounts_bill_in_eur(generated: Generated) -> None:
     subs = generated[0]["billing/subscriptions"]
-    by_account = subs.group_by("account_id").agg(pl.col("currency").n_unique().alias("n"),
-                                                 (pl.col("currency") == "EUR").any().alias("eur"))
+    by_account = subs.group_by("account_id").agg(
+        pl.col("currency").n_unique().alias("n"), (pl.col("currency") == "EUR").any().alias("eur")
+    )
     assert (by_account["n"] == 1).all()
     assert 0.1 < by_account["eur"].mean() < 0.3  # type: ignore[operator]
 
@@ -253,8 +268,14 @@ def test_rerun_into_the_same_folder_replaces_old_output(tmp_path: Path) -> None:
 
 def test_progress_reports_rising_fractions_up_to_one(tmp_path: Path) -> None:
     seen: list[tuple[str, float]] = []
-    generate(tmp_path, seed=5, accounts=50, start=START, end=END,
-             progress=lambda s, f: seen.append((s, f)))
+    generate(
+        tmp_path,
+        seed=5,
+        accounts=50,
+        start=START,
+        end=END,
+        progress=lambda s, f: seen.append((s, f)),
+    )
     fractions = [f for _, f in seen]
     assert len(seen) >= 5
     assert fractions == sorted(set(fractions))

@@ -21,8 +21,10 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> Company:
     """Subscriptions, invoices and usage of a 400-account company."""
     out = tmp_path_factory.mktemp("lifecycle")
     generate(out, accounts=400, start=START, end=END, seed=21)
-    return {name: pl.read_csv(out / f"{name}.csv", try_parse_dates=True)
-            for name in ("billing/subscriptions", "billing/invoices", "product/usage")}
+    return {
+        name: pl.read_csv(out / f"{name}.csv", try_parse_dates=True)
+        for name in ("billing/subscriptions", "billing/invoices", "product/usage")
+    }
 
 
 def test_price_is_seats_times_seat_price_times_months() -> None:
@@ -44,14 +46,16 @@ def test_periods_chain_without_gaps_or_overlaps(company: Company) -> None:
     assert inner.height > 0
     assert (inner["end_date"] == inner["nxt"]).all()
     stable = ("account_id", "billing_period", "currency")
-    assert (subs.group_by("subscription_id").agg(pl.col(c).n_unique() for c in stable)
-            .select(pl.all().exclude("subscription_id").max()).row(0) == (1, 1, 1))
+    assert subs.group_by("subscription_id").agg(pl.col(c).n_unique() for c in stable).select(
+        pl.all().exclude("subscription_id").max()
+    ).row(0) == (1, 1, 1)
 
 
 def test_trial_end_marks_only_the_first_period(company: Company) -> None:
     subs = company["billing/subscriptions"].sort("subscription_id", "start_date")
     ranked = subs.with_columns(
-        first=pl.col("start_date").rank("ordinal").over("subscription_id") == 1)
+        first=pl.col("start_date").rank("ordinal").over("subscription_id") == 1
+    )
     later = ranked.filter(~pl.col("first"))
     assert later["trial_end"].null_count() == later.height
     trials = ranked.filter(pl.col("trial_end").is_not_null())
@@ -81,19 +85,25 @@ def test_amounts_are_whole_seats_at_the_term_price(company: Company) -> None:
     # amount = seats x seat price x months x term factor, so dividing it back gives whole seats:
     # e.g. a yearly pro row of 2958.00 = 2958 / (29 x 12 x 0.85) = 10 seats; a yearly term costs
     # 12 x 0.85 = 10.2 monthly ones.
-    unit = pl.col("plan").replace_strict({"starter": 12.0, "pro": 29.0, "business": 49.0,
-                                          "enterprise": 79.0, "analytics_addon": 5.0})
+    unit = pl.col("plan").replace_strict(
+        {"starter": 12.0, "pro": 29.0, "business": 49.0, "enterprise": 79.0, "analytics_addon": 5.0}
+    )
     term = pl.col("billing_period").replace_strict(
-        {"month": 1.0, "quarter": 3 * 0.97, "year": 12 * 0.85})
+        {"month": 1.0, "quarter": 3 * 0.97, "year": 12 * 0.85}
+    )
     seats = company["billing/subscriptions"].select(seats=pl.col("amount") / (unit * term))["seats"]
     assert ((seats - seats.round(0)).abs() < 0.01).all()
     assert seats.round(0).min() >= 1  # type: ignore[operator]
 
 
 def test_seats_change_both_ways_within_a_subscription(company: Company) -> None:
-    moves = (company["billing/subscriptions"].filter(MAIN).sort("subscription_id", "start_date")
-             .with_columns(prev=pl.col("amount").shift(1).over("subscription_id"))
-             .filter(pl.col("prev").is_not_null()))
+    moves = (
+        company["billing/subscriptions"]
+        .filter(MAIN)
+        .sort("subscription_id", "start_date")
+        .with_columns(prev=pl.col("amount").shift(1).over("subscription_id"))
+        .filter(pl.col("prev").is_not_null())
+    )
     ups = moves.filter(pl.col("amount") > pl.col("prev")).height
     downs = moves.filter(pl.col("amount") < pl.col("prev")).height
     assert ups > downs > 0
@@ -101,29 +111,45 @@ def test_seats_change_both_ways_within_a_subscription(company: Company) -> None:
 
 def test_addons_run_alongside_a_main_subscription(company: Company) -> None:
     subs = company["billing/subscriptions"]
-    addons = subs.filter(~MAIN).group_by("subscription_id").agg(
-        pl.col("account_id").first(), pl.col("start_date").min(), pl.col("end_date").last())
+    addons = (
+        subs.filter(~MAIN)
+        .group_by("subscription_id")
+        .agg(pl.col("account_id").first(), pl.col("start_date").min(), pl.col("end_date").last())
+    )
     assert addons.height > 5
     main = subs.filter(MAIN)
     covering = addons.join(main, on="account_id", suffix="_main").filter(
         (pl.col("start_date_main") <= pl.col("start_date"))
-        & (pl.col("end_date_main").is_null() | (pl.col("end_date_main") > pl.col("start_date"))))
+        & (pl.col("end_date_main").is_null() | (pl.col("end_date_main") > pl.col("start_date")))
+    )
     assert covering["subscription_id"].n_unique() == addons.height
     main_end = main.group_by("account_id").agg(
-        pl.col("end_date").sort_by("start_date").last().alias("main_end"))
+        pl.col("end_date").sort_by("start_date").last().alias("main_end")
+    )
     alone = addons.join(main_end, on="account_id").filter(
         pl.col("end_date").is_not_null()
-        & (pl.col("main_end").is_null() | (pl.col("main_end") > pl.col("end_date"))))
+        & (pl.col("main_end").is_null() | (pl.col("main_end") > pl.col("end_date")))
+    )
     assert alone.height > 0
 
 
 def test_churned_accounts_sometimes_come_back_later(company: Company) -> None:
-    subs = company["billing/subscriptions"].filter(MAIN).group_by("subscription_id").agg(
-        pl.col("account_id").first(), pl.col("start_date").min(), pl.col("end_date").last(),
-        pl.col("trial_end").first())
-    again = (subs.sort("start_date")
-             .with_columns(prev_end=pl.col("end_date").shift(1).over("account_id"))
-             .filter(pl.col("prev_end").is_not_null()))
+    subs = (
+        company["billing/subscriptions"]
+        .filter(MAIN)
+        .group_by("subscription_id")
+        .agg(
+            pl.col("account_id").first(),
+            pl.col("start_date").min(),
+            pl.col("end_date").last(),
+            pl.col("trial_end").first(),
+        )
+    )
+    again = (
+        subs.sort("start_date")
+        .with_columns(prev_end=pl.col("end_date").shift(1).over("account_id"))
+        .filter(pl.col("prev_end").is_not_null())
+    )
     assert again.height > 0
     assert (again["start_date"] >= again["prev_end"] + timedelta(days=80)).all()
     assert again["trial_end"].null_count() == again.height
@@ -140,10 +166,17 @@ def test_recurring_invoices_belong_to_the_accounts_subscriptions(company: Compan
 def test_usage_invoices_charge_last_months_events(company: Company) -> None:
     # A usage line issued in month M bills 0.02 per event used in M-1 on paid days (trial free).
     billed_month = pl.col("date").dt.offset_by("1mo").dt.truncate("1mo")
-    usage = company["product/usage"].group_by("account_id", month=billed_month).agg(
-        pl.col("events").sum())
-    lines = company["billing/invoices"].filter(pl.col("kind") == "usage").with_columns(
-        month=pl.col("issued_at").dt.date()).join(usage, on=["account_id", "month"], how="left")
+    usage = (
+        company["product/usage"]
+        .group_by("account_id", month=billed_month)
+        .agg(pl.col("events").sum())
+    )
+    lines = (
+        company["billing/invoices"]
+        .filter(pl.col("kind") == "usage")
+        .with_columns(month=pl.col("issued_at").dt.date())
+        .join(usage, on=["account_id", "month"], how="left")
+    )
     assert lines.height > 10
     assert (lines["amount"] <= lines["events"] * 0.02 + 0.005).all()
     exact = (lines["amount"] - lines["events"] * 0.02).abs() < 0.006
