@@ -90,11 +90,14 @@ def generate(
     end: Day = DEMO_END,
     seed: int = 7,
     fmt: Annotated[FileFormat, typer.Option("--format")] = "csv",
+    with_optional: Annotated[
+        bool, typer.Option(help="Also write referrals, web sessions, value events and orders.")
+    ] = False,
 ) -> None:
     """Write a synthetic company's CRM, billing, helpdesk, survey and usage tables."""
     if end <= start:
         raise typer.BadParameter("--end must be after --start")
-    counts = guarded(lambda: _generate(out_dir, accounts, start, end, seed, fmt))
+    counts = guarded(lambda: _generate(out_dir, accounts, start, end, seed, fmt, with_optional))
     table = Table("table", "rows", title=f"generated into {out_dir}")
     for name, rows in counts.items():
         table.add_row(name, f"{rows:,}")
@@ -102,7 +105,13 @@ def generate(
 
 
 def _generate(
-    out_dir: Path, accounts: int, start: date, end: date, seed: int, fmt: FileFormat
+    out_dir: Path,
+    accounts: int,
+    start: date,
+    end: date,
+    seed: int,
+    fmt: FileFormat,
+    optional: bool = False,
 ) -> dict[str, int]:
     from northstar.generate import generate as write_company
 
@@ -113,7 +122,14 @@ def _generate(
             bar.update(task, completed=done, description=step)
 
         return write_company(
-            out_dir, accounts=accounts, start=start, end=end, seed=seed, fmt=fmt, progress=report
+            out_dir,
+            accounts=accounts,
+            start=start,
+            end=end,
+            seed=seed,
+            fmt=fmt,
+            optional=optional,
+            progress=report,
         )
 
 
@@ -306,6 +322,56 @@ def demo(
     if frame is not None and not frame.is_empty():
         _print_kpis(frame, "table")
     out.print(f"KPIs stored in {store}; try `northstar kpis --month {month:%Y-%m}`")
+
+
+@app.command()
+def cohorts(
+    store: StoreOpt = None,
+    basis: Annotated[Literal["logo", "revenue"], typer.Option()] = "logo",
+    fmt: Annotated[Literal["table", "csv", "json"], typer.Option("--format")] = "table",
+    config: ConfigOpt = None,
+) -> None:
+    """Print the cohort retention triangle (first-paid month x months since)."""
+    url = load_settings(_str(config), store=store).store
+    frame = guarded(lambda: _read_cohorts(url, basis))
+    if frame.is_empty():
+        err.print("no cohorts stored; run `northstar run monthly` or `backfill` first")
+        raise typer.Exit(EXIT_FAILED)
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+        return
+    if fmt == "json":
+        sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
+        return
+    out.print(cohort_triangle(frame, basis))
+
+
+def _read_cohorts(url: str, basis: str) -> pl.DataFrame:
+    from northstar.store import MetricsStore
+
+    store = MetricsStore(url)
+    try:
+        rows = store.read_table("cohorts").filter(pl.col("basis") == basis)
+        return rows.drop("run_id").sort("cohort_month", "month_number")
+    finally:
+        store.dispose()
+
+
+def cohort_triangle(frame: pl.DataFrame, basis: str) -> Table:
+    """Rows are cohorts (with their size), columns months since first payment, cells retention."""
+    size = "customers" if basis == "logo" else "mrr"
+    wide = frame.pivot(on="month_number", index="cohort_month", values="retention")
+    months = sorted((c for c in wide.columns if c != "cohort_month"), key=int)
+    sizes = frame.filter(pl.col("month_number") == 0).select("cohort_month", size)
+    wide = wide.join(sizes, on="cohort_month", how="left").sort("cohort_month")
+    title = f"{basis} retention by first-paid month"
+    table = Table("cohort", "customers" if basis == "logo" else "mrr at m0", title=title)
+    for month in months:
+        table.add_column(f"m{month}", justify="right")
+    for row in wide.select("cohort_month", size, *months).iter_rows():
+        cells = ["" if v is None else f"{v:.0%}" for v in row[2:]]
+        table.add_row(f"{row[0]:%Y-%m}", "" if row[1] is None else f"{row[1]:,.0f}", *cells)
+    return table
 
 
 @app.command()

@@ -15,6 +15,7 @@ FAMILY_TITLES: dict[Family, str] = {
     "support": "Support",
     "surveys": "Surveys and voice of the customer",
     "usage": "Product usage",
+    "health": "Customer health",
     "web": "Web (optional table)",
     "fulfilment": "Fulfilment (optional table)",
 }

@@ -13,7 +13,7 @@ Unit = Literal["currency", "count", "ratio", "multiple", "score", "minutes", "ho
                "months", "users"]
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
 Family = Literal["revenue", "retention", "finance", "lifecycle", "support", "surveys", "usage",
-                 "web", "fulfilment"]
+                 "health", "web", "fulfilment"]
 UNIT_MEANING = {
     "currency": "money in the reporting currency",
     "count": "a number of accounts, tickets, ...",
@@ -54,6 +54,7 @@ SOLVED = "tickets solved in the trailing policy.support_window_days (30); a mont
 MOVE = "each account's state before the window vs at its end; " + CHURN
 CM = "ChartMogul and Stripe MRR definitions"
 ZERO_START = "NULL when no MRR was active at the window start"
+HEALTH = "accounts active on the snapshot date, factors over their own look-back (docs/health.md)"
 
 
 def _money_move(name: str, formula: str, direction: Direction) -> Metric:
@@ -235,6 +236,20 @@ METRICS: tuple[Metric, ...] = (
     Metric("avg_active_minutes", "usage", "sum of active_seconds / 60 / active user-days",
            "minutes", "higher_is_better", "trailing policy.usage_window_days (30); a month: "
            "the month", ("product/usage",), "engagement time per active user-day"),
+    # health: per-account scores (account_snapshots) summarised for the company and segments
+    Metric("health_avg", "health", "mean health_score of active accounts (0-100: weighted factor "
+           "scores, weights normalised over the factors an account has data for)", "score",
+           "higher_is_better", HEALTH, SUBS, "weighted health score (Gainsight-style scorecard)",
+           "an account with no factor data has no score and is left out"),
+    Metric("accounts_red", "health", "active accounts with health_score < health.red_below (40)",
+           "count", "lower_is_better", HEALTH, SUBS, "health bands", additive=True),
+    Metric("accounts_yellow", "health", "active accounts with red_below <= health_score < "
+           "health.green_from (70)", "count", "neutral", HEALTH, SUBS, "health bands",
+           additive=True),
+    Metric("accounts_green", "health", "active accounts with health_score >= health.green_from "
+           "(70)", "count", "higher_is_better", HEALTH, SUBS, "health bands", additive=True),
+    Metric("mrr_at_risk", "health", "mrr of red accounts", "currency", "lower_is_better", HEALTH,
+           SUBS_FX, "MRR at risk", additive=True),
     # web and fulfilment (optional tables)
     Metric("conversion_rate", "web", "sessions that converted / sessions", "ratio",
            "higher_is_better", "sessions started in the trailing 30 days; a month: the month",

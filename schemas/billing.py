@@ -28,6 +28,7 @@ class Subscriptions(pa.DataFrameModel):
     start_date: pl.Date
     end_date: pl.Date = pa.Field(nullable=True)
     trial_end: pl.Date = pa.Field(nullable=True)
+    cancelled_at: UtcTimestamp = pa.Field(nullable=True, required=False)
 
     @pa.dataframe_check(error="discount: {discount} exceeds amount {amount}")
     def discount_within_amount(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -43,6 +44,14 @@ class Subscriptions(pa.DataFrameModel):
     def trial_ends_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """A trial cannot end before its price period starts."""
         return data.lazyframe.select((pl.col("trial_end") >= pl.col("start_date")).fill_null(True))
+
+    @pa.dataframe_check(error="cancelled_at: {cancelled_at} is before start_date {start_date}")
+    def cancelled_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """A cancellation cannot precede its price period's first day (UTC midnight)."""
+        if "cancelled_at" not in data.lazyframe.collect_schema():
+            return data.lazyframe.select(pl.repeat(True, pl.len()))
+        midnight = pl.col("start_date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+        return data.lazyframe.select((pl.col("cancelled_at") >= midnight).fill_null(True))
 
     class Config:
         strict = False

@@ -1,4 +1,4 @@
-"""Pandera models of the CRM tables: accounts, surveys, costs (DESIGN §3)."""
+"""Pandera models of the CRM tables: accounts, surveys, costs, referrals (DESIGN §3)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,17 @@ class Costs(pa.DataFrameModel):
     category: str = pa.Field(isin=COST_CATEGORIES)
     amount: float = pa.Field(ge=0)
     currency: str = pa.Field(str_matches=CURRENCY_CODE)
+
+    class Config:
+        strict = False
+
+
+class Referrals(pa.DataFrameModel):
+    """One referral made by a customer account per row (optional table)."""
+
+    referral_id: str
+    account_id: str
+    referred_at: UtcTimestamp
 
     class Config:
         strict = False

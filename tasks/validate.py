@@ -48,6 +48,17 @@ are present; fewer bad values in a sparse column are row problems for the quaran
 _MONTH_COLUMNS = frozenset({("crm/costs", "month")})
 """Date columns that also accept `YYYY-MM`, meaning the month's first day."""
 _PATTERN_NAMES = {CURRENCY_CODE: "a 3-letter upper-case code"}
+_BOOLEANS = {
+    "true": True,
+    "t": True,
+    "yes": True,
+    "1": True,
+    "false": False,
+    "f": False,
+    "no": False,
+    "0": False,
+}
+"""Boolean spellings accepted from text, matched case-insensitively."""
 
 
 class ContractError(Exception):
@@ -140,6 +151,11 @@ def _parse_date(text: pl.Expr, month_ok: bool) -> pl.Expr:
     return pl.when(text.str.contains(_DATE)).then(text.str.to_date("%Y-%m-%d", strict=False))
 
 
+def _parse_boolean(text: pl.Expr) -> pl.Expr:
+    """true/false, t/f, yes/no or 1/0 in any case as a Boolean; anything else is NULL."""
+    return text.str.to_lowercase().replace_strict(_BOOLEANS, default=None, return_dtype=pl.Boolean)
+
+
 def _parse_timestamp(text: pl.Expr) -> pl.Expr:
     """An ISO 8601 timestamp as UTC: naive ones are UTC, ones with an offset are shifted to UTC."""
     parts = text.str.extract_groups(_TIMESTAMP)
@@ -170,6 +186,8 @@ def _from_text(spec: TableSpec, column: Column, text: pl.Expr) -> pl.Expr:
         return _parse_date(text, (spec.name, column.name) in _MONTH_COLUMNS)
     if isinstance(target, pl.Datetime):
         return _parse_timestamp(text)
+    if isinstance(target, pl.Boolean):
+        return _parse_boolean(text)
     return text
 
 
@@ -205,6 +223,10 @@ def _from_typed(column: Column, source: pl.DataType) -> pl.Expr | None:
             )
             return utc.dt.cast_time_unit("us")
         return None
+    if isinstance(target, pl.Boolean):
+        if isinstance(source, pl.Boolean):
+            return col
+        return pl.when(col.is_in([0, 1])).then(col == 1) if source.is_integer() else None
     return None
 
 
@@ -220,6 +242,8 @@ def _problem(spec: TableSpec, column: Column) -> str:
         return "is not a date (YYYY-MM-DD or YYYY-MM)" if month else "is not a date (YYYY-MM-DD)"
     if isinstance(target, pl.Datetime):
         return "is not an ISO 8601 timestamp"
+    if isinstance(target, pl.Boolean):
+        return "is not a boolean"
     return f"is not a {target}"
 
 
@@ -237,12 +261,23 @@ def _parser(spec: TableSpec, column: Column, source: pl.DataType, origin: str) -
     return _Parsed(value, pl.col(column.name).cast(pl.String), problem)
 
 
-def _present_columns(spec: TableSpec, source: pl.Schema, origin: str) -> list[Column]:
-    """Contract columns to stage: all required ones (else ContractError), optional if present."""
-    for column in spec.columns:
+def _extras(spec: TableSpec, extra_columns: Collection[str]) -> list[Column]:
+    """Non-contract columns a run asked to keep, as nullable String columns without checks."""
+    contract = {c.name for c in spec.all_columns}
+    clashes = sorted(n for n in extra_columns if n in contract or n.startswith("_"))
+    if clashes:
+        raise ValueError(f"{spec.name}: {clashes} cannot be extra columns")
+    return [Column(name, pl.String(), nullable=True) for name in dict.fromkeys(extra_columns)]
+
+
+def _present_columns(
+    spec: TableSpec, source: pl.Schema, origin: str, extras: list[Column]
+) -> list[Column]:
+    """Columns to stage: required and extra ones (else ContractError), optional ones if present."""
+    for column in [*spec.columns, *extras]:
         if column.name not in source:
             raise ContractError(spec.name, origin, column.name, "missing")
-    return [c for c in spec.all_columns if c.name in source]
+    return [c for c in spec.all_columns if c.name in source] + extras
 
 
 def _bad(name: str) -> str:
@@ -251,9 +286,11 @@ def _bad(name: str) -> str:
 
 
 def _reject_unparseable(
-    spec: TableSpec, origin: str, staged: pl.DataFrame, names: list[str]
+    spec: TableSpec, origin: str, staged: pl.DataFrame, columns: list[Column]
 ) -> None:
     """Raise ContractError for a column with values of which none parses: a wrong-typed column."""
+    names = [c.name for c in columns]
+    dtypes = {c.name: type(c.dtype).__name__ for c in columns}
     stats = staged.select(
         *[pl.col(_bad(n)).count().alias(f"{n}/bad") for n in names],
         *[pl.col(n).count().alias(f"{n}/ok") for n in names],
@@ -261,21 +298,23 @@ def _reject_unparseable(
     ).row(0, named=True)
     for name in names:
         if stats[f"{name}/bad"] >= MIN_BAD_FOR_WRONG_TYPE and not stats[f"{name}/ok"]:
-            dtype = type(spec.dtype(name)).__name__
-            problem = f"no value parses as {dtype} (e.g. '{stats[f'{name}/example']}')"
+            problem = f"no value parses as {dtypes[name]} (e.g. '{stats[f'{name}/example']}')"
             raise ContractError(spec.name, origin, name, problem, stats[f"{name}/bad"])
 
 
-def stage(spec: TableSpec, raw: pl.LazyFrame, origin: str) -> pl.LazyFrame:
+def stage(
+    spec: TableSpec, raw: pl.LazyFrame, origin: str, extra_columns: Collection[str] = ()
+) -> pl.LazyFrame:
     """Cast each contract column to its contract type, keeping parse failures as row reasons.
 
-    Returns `_row_number` (Int64), the contract columns present (contract order), and `_errors`
-    (list of "column: 'raw' is not ..." reasons). Collects once to catch whole-column failures.
+    Returns `_row_number` (Int64), the contract columns present (contract order), the
+    `extra_columns` as String (each must exist), and `_errors` (list of "column: 'raw' is not ..."
+    reasons). Collects once to catch whole-column failures.
     """
     source = raw.collect_schema()
     if ROW_NUMBER not in source:
         raise ValueError(f"{spec.name}: raw frame has no {ROW_NUMBER} column")
-    columns = _present_columns(spec, source, origin)
+    columns = _present_columns(spec, source, origin, _extras(spec, extra_columns))
     parsers = {c.name: _parser(spec, c, source[c.name], origin) for c in columns}
     staged = raw.select(
         pl.col(ROW_NUMBER).cast(pl.Int64),
@@ -285,7 +324,7 @@ def stage(spec: TableSpec, raw: pl.LazyFrame, origin: str) -> pl.LazyFrame:
             for name, p in parsers.items()
         ],
     ).collect()
-    _reject_unparseable(spec, origin, staged, list(parsers))
+    _reject_unparseable(spec, origin, staged, columns)
     reasons = [pl.format(f"{n}: '{{}}' {p.problem}", pl.col(_bad(n))) for n, p in parsers.items()]
     errors = pl.concat_list(reasons).list.drop_nulls()
     return staged.lazy().select(ROW_NUMBER, *parsers, errors.alias(ERRORS))
@@ -336,8 +375,12 @@ def _schema(
     fx_currencies: Collection[str] | None,
     reporting_currency: str,
 ) -> pa.DataFrameSchema:
-    """The table's pandera model plus the checks that depend on this run's other tables."""
-    schema = copy.deepcopy(MODELS[spec.name].to_schema()).select_columns(columns)
+    """The table's pandera model plus the checks that depend on this run's other tables.
+
+    Extra (non-contract) columns get no column checks but count in the duplicate-row checks.
+    """
+    contract = [c for c in columns if c in {s.name for s in spec.all_columns}]
+    schema = copy.deepcopy(MODELS[spec.name].to_schema()).select_columns(contract)
     if known_accounts is not None and "account_id" in columns and spec.name != "crm/accounts":
         schema.columns["account_id"].checks.append(_known_account_check(known_accounts))
     if "currency" in columns and spec.name != "billing/fx_rates":
@@ -407,7 +450,10 @@ def _render(template: str, spec: TableSpec, schema: pl.Schema) -> pl.Expr:
 def _check_reasons(
     spec: TableSpec, origin: str, schema: pa.DataFrameSchema, typed: pl.DataFrame
 ) -> pl.DataFrame:
-    """Run pandera lazily and turn its failure cases into (index, column, reason) rows."""
+    """Run pandera lazily and turn its failure cases into (index, column, reason) rows.
+
+    Only failed row checks are rendered: one on an absent optional column names no column here.
+    """
     empty = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String, "reason": pl.String})
     try:
         schema.validate(typed, lazy=True)
@@ -434,6 +480,7 @@ def _check_reasons(
         .alias("reason"),
     )
     in_rows = cases.filter(pl.col("schema_context") == "DataFrameSchema")
+    failed_checks = set(in_rows["check_number"].to_list())
     indexed = typed.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
     by_row = [
         indexed.join(
@@ -444,6 +491,7 @@ def _check_reasons(
             _render(str(check.error), spec, typed.schema).alias("reason"),
         )
         for number, check in enumerate(schema.checks)
+        if number in failed_checks
     ]
     return pl.concat([empty, by_value, *by_row])
 
@@ -503,14 +551,16 @@ def validate_table(
     known_accounts: pl.Series | None = None,
     fx_currencies: Collection[str] | None = None,
     reporting_currency: str = "USD",
+    extra_columns: Collection[str] = (),
 ) -> ValidatedTable:
     """Stage and validate one table; every raw row ends in clean or in quarantine.
 
     known_accounts None skips the account check; fx_currencies None means no fx table, so only
-    the reporting currency is accepted.
+    the reporting currency is accepted. `extra_columns` (not in the contract, e.g. a segment
+    dimension) are kept as String after the contract columns; a missing one is a ContractError.
     """
     source = raw.collect()
-    staged = stage(spec, source.lazy(), origin).collect()
+    staged = stage(spec, source.lazy(), origin, extra_columns).collect()
     columns = [c for c in staged.columns if c not in (ROW_NUMBER, ERRORS)]
     schema = _schema(spec, columns, known_accounts, fx_currencies, reporting_currency)
     checked = _check_reasons(spec, origin, schema, staged.select(columns))
@@ -547,10 +597,12 @@ def validate_tables(
     *,
     reporting_currency: str,
     specs: Mapping[str, TableSpec] | None = None,
+    extra_columns: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, ValidatedTable]:
     """Validate every table present, feeding accounts and fx rates to the tables that use them.
 
-    `specs` narrows a table's contract to the columns a run read (default: the whole contract).
+    `specs` narrows a table's contract to the columns a run read (default: the whole contract);
+    `extra_columns` names, per table, non-contract columns to keep as String.
     """
     known: pl.Series | None = None
     fx: list[str] | None = None
@@ -564,6 +616,7 @@ def validate_tables(
             known_accounts=known,
             fx_currencies=fx,
             reporting_currency=reporting_currency,
+            extra_columns=(extra_columns or {}).get(name, ()),
         )
         validated[name] = table
         if name == "crm/accounts":
@@ -577,9 +630,21 @@ def validate_tables(
 def validate_extracted(
     extracted: Mapping[str, Extracted], reporting_currency: str
 ) -> dict[str, ValidatedTable]:
-    """Validate what extract read; without crm/accounts no KPI can be segmented, so stop."""
+    """Validate what extract read; without crm/accounts no KPI can be segmented, so stop.
+
+    Requested columns outside the contract (extra segment dimensions) are kept as String.
+    """
     if "crm/accounts" not in extracted:
         raise ContractError("crm/accounts", "source", None, "table not found in the source")
     raw = {name: (e.frame.lazy(), e.origin) for name, e in extracted.items()}
     specs = {name: TABLES[name].only(e.columns) for name, e in extracted.items()}
-    return validate_tables(raw, reporting_currency=reporting_currency, specs=specs)
+    extras = {name: _non_contract(name, e.columns) for name, e in extracted.items()}
+    return validate_tables(
+        raw, reporting_currency=reporting_currency, specs=specs, extra_columns=extras
+    )
+
+
+def _non_contract(table: str, columns: Collection[str]) -> tuple[str, ...]:
+    """The requested columns of a table that its contract does not declare."""
+    contract = {c.name for c in TABLES[table].all_columns}
+    return tuple(c for c in columns if c not in contract and c != ROW_NUMBER)

@@ -4,6 +4,8 @@ A loop over simulated months, vectorized over accounts. Every event of an accoun
 anchor day (its creation day-of-month, at most 28). Churn is decided two months before the
 renewal at which it happens (a notice period), with a probability that rises as health falls and
 as it declines; a decided account disengages until it leaves, so its signals precede the churn.
+The instant of each such decision (and of each add-on cancellation) becomes `cancelled_at` on the
+price period that the cancellation ends.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ import polars as pl
 
 from northstar.generate.accounts import Accounts
 from northstar.generate.draws import rng_for, sigmoid
-from northstar.generate.timeline import Timeline, dates, ids, maybe_dates, pick
+from northstar.generate.timeline import (
+    US_PER_DAY,
+    US_PER_SECOND,
+    Timeline,
+    dates,
+    ids,
+    maybe_dates,
+    nullable_timestamps,
+    pick,
+)
 from schemas.contract import BILLING_PERIODS, SUBSCRIPTIONS
 
 PLANS = ("starter", "pro", "business", "enterprise", "analytics_addon")
@@ -41,6 +52,9 @@ DECISION_LEAD = 2
 KINDS = ("recurring", "one_time", "usage")
 RECURRING, ONE_TIME, USAGE = 0, 1, 2
 NONE, TRIAL, PAYING, CHURNED, LAPSED = 0, 1, 2, 3, 4
+PERIOD_COLUMNS = (
+    "sub", "acct", "plan", "period", "amount", "discount", "start", "end", "trial", "cancel"
+)  # fmt: skip
 
 
 def price(plan: np.ndarray, period: np.ndarray, seats: np.ndarray) -> np.ndarray:
@@ -75,6 +89,8 @@ class _State:
     addon_start: np.ndarray = field(init=False)
     addon_amount: np.ndarray = field(init=False)
     addon_cancel: np.ndarray = field(init=False)
+    cancel_us: np.ndarray = field(init=False)
+    addon_cancel_us: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         ints = (
@@ -93,6 +109,8 @@ class _State:
             "paid_from",
             "addon",
             "addon_start",
+            "cancel_us",
+            "addon_cancel_us",
         )
         for name in ints:
             setattr(self, name, np.full(self.n, -1, dtype=np.int64))
@@ -100,6 +118,11 @@ class _State:
         for name in ("disc_frac", "row_amount", "row_discount", "addon_amount"):
             setattr(self, name, np.zeros(self.n))
         self.addon_cancel = np.zeros(self.n, dtype=bool)
+
+
+def _or_none(values: np.ndarray | None, n: int) -> np.ndarray:
+    """`values`, or n times -1 (not set) when there are none."""
+    return np.full(n, -1, dtype=np.int64) if values is None else values
 
 
 @dataclass
@@ -110,8 +133,13 @@ class _Log:
     events: list[dict[str, np.ndarray]] = field(default_factory=list)
     intervals: list[dict[str, np.ndarray]] = field(default_factory=list)
 
-    def main_period(self, st: _State, idx: np.ndarray, end: np.ndarray) -> None:
-        """Record the current main price period of accounts `idx`, ending on `end` (-1 open)."""
+    def main_period(
+        self, st: _State, idx: np.ndarray, end: np.ndarray, cancel: np.ndarray | None = None
+    ) -> None:
+        """Record the current main price period of accounts `idx`, ending on `end` (-1 open).
+
+        `cancel` is the instant the customer asked to cancel (-1 or None: not a cancellation).
+        """
         self.periods.append(
             {
                 "sub": st.sub[idx],
@@ -123,10 +151,13 @@ class _Log:
                 "start": st.row_start[idx],
                 "end": end,
                 "trial": st.row_trial[idx],
+                "cancel": _or_none(cancel, len(idx)),
             }
         )
 
-    def addon_period(self, st: _State, idx: np.ndarray, end: np.ndarray) -> None:
+    def addon_period(
+        self, st: _State, idx: np.ndarray, end: np.ndarray, cancel: np.ndarray | None = None
+    ) -> None:
         """Record the add-on subscription of accounts `idx`, ending on `end` (-1 open)."""
         self.periods.append(
             {
@@ -139,6 +170,7 @@ class _Log:
                 "start": st.addon_start[idx],
                 "end": end,
                 "trial": np.full(len(idx), -1),
+                "cancel": _or_none(cancel, len(idx)),
             }
         )
 
@@ -195,6 +227,7 @@ class _Simulation:
     tl: Timeline
     health: np.ndarray
     rng: np.random.Generator
+    timing: np.random.Generator
     st: _State = field(init=False)
     log: _Log = field(default_factory=_Log)
     next_sub: int = 0
@@ -258,10 +291,11 @@ class _Simulation:
     def churn(self, m: int, idx: np.ndarray, day: np.ndarray) -> None:
         """Accounts `idx` cancel at the end of their paid term (and lose any add-on)."""
         st = self.st
-        self.log.main_period(st, idx, day[idx])
+        self.log.main_period(st, idx, day[idx], st.cancel_us[idx])
         with_addon = idx[st.addon[idx] >= 0]
-        self.log.addon_period(st, with_addon, day[with_addon])
+        self.log.addon_period(st, with_addon, day[with_addon], st.cancel_us[with_addon])
         st.addon[with_addon] = -1
+        st.cancel_us[idx] = -1
         self.log.interval(st, idx, day[idx])
         st.status[idx] = CHURNED
         st.churn_month[idx] = m
@@ -312,11 +346,12 @@ class _Simulation:
         )
         has = idx[st.addon[idx] >= 0]
         drop = has[st.addon_cancel[has]]
-        self.log.addon_period(st, drop, day[drop])
+        self.log.addon_period(st, drop, day[drop], st.addon_cancel_us[drop])
         st.addon[drop] = -1
         kept = has[~st.addon_cancel[has]]
         self.log.event(kept, st.addon[kept], day[kept], st.addon_amount[kept], RECURRING)
         st.addon_cancel[idx] = False
+        st.addon_cancel_us[idx] = -1
         st.next_renewal[idx] = m + PERIOD_MONTHS[st.period[idx]]
 
     def decide(self, m: int) -> None:
@@ -343,10 +378,26 @@ class _Simulation:
         decided = due & (rng.random(n) < sigmoid(logit))
         st.churn_at[decided] = target
         idx = np.flatnonzero(decided)
+        st.cancel_us[idx] = self.decision_instants(m, idx)
         for k in range(min(DECISION_LEAD + 1, self.tl.months - m)):
             self.effective[m + k, idx] -= DISENGAGEMENT
         addon_cut = due & ~decided & (st.addon >= 0) & (rng.random(n) < sigmoid(-2.5 - 1.0 * h))
+        first_cut = np.flatnonzero(addon_cut & ~st.addon_cancel)
+        st.addon_cancel_us[first_cut] = self.decision_instants(m, first_cut)
         st.addon_cancel |= addon_cut
+
+    def decision_instants(self, m: int, idx: np.ndarray) -> np.ndarray:
+        """When accounts `idx` ask to cancel: a working-hours instant between their anchor days of
+        month `m` and of the next month, so weeks before the renewal the cancellation ends at.
+
+        Drawn from the separate timing stream, so recording it never changes the lifecycle.
+        """
+        tl, anchor, n = self.tl, self.acc.anchor[idx], len(idx)
+        lo = tl.anchor_days(m, anchor)
+        hi = tl.anchor_days(m + 1, anchor)
+        days = lo + np.floor(self.timing.random(n) * np.maximum(hi - lo, 1)).astype(np.int64)
+        seconds = self.timing.integers(8 * 3600, 18 * 3600, n)
+        return np.asarray(days * US_PER_DAY + seconds * US_PER_SECOND)
 
     def start_addons(self, m: int, day: np.ndarray, valid: np.ndarray) -> None:
         """Some paying accounts buy an add-on, co-termed with their main subscription."""
@@ -404,10 +455,7 @@ class _Simulation:
         self.log.addon_period(st, addon, np.full(len(addon), -1))
         self.log.interval(st, live, np.full(len(live), tl.horizon))
         return Lifecycle(
-            periods=_concat(
-                self.log.periods,
-                ("sub", "acct", "plan", "period", "amount", "discount", "start", "end", "trial"),
-            ),
+            periods=_concat(self.log.periods, PERIOD_COLUMNS),
             events=_concat(self.log.events, ("acct", "sub", "day", "amount", "kind")),
             intervals=_concat(self.log.intervals, ("acct", "sub", "start", "paid_from", "end")),
             seats=seats,
@@ -417,7 +465,18 @@ class _Simulation:
 
 def simulate(acc: Accounts, tl: Timeline, health: np.ndarray, seed: int) -> Lifecycle:
     """Run the subscription lifecycle of all accounts over the simulated months."""
-    return _Simulation(acc, tl, health, rng_for(seed, 3)).run()
+    return _Simulation(acc, tl, health, rng_for(seed, 3), rng_for(seed, 10)).run()
+
+
+def _cancelled_at(p: dict[str, np.ndarray]) -> pl.Series:
+    """When the cancellation ending a period was asked for, never before the period began.
+
+    A period that started after the decision (a seat change during the notice) carries the
+    decision at the same time of day on its own first day. NULL on every other period.
+    """
+    cancel = p["cancel"]
+    floor = p["start"] * US_PER_DAY + cancel % US_PER_DAY
+    return nullable_timestamps(np.maximum(cancel, floor), cancel < 0)
 
 
 def subscriptions_table(lc: Lifecycle, acc: Accounts) -> pl.DataFrame:
@@ -435,6 +494,9 @@ def subscriptions_table(lc: Lifecycle, acc: Accounts) -> pl.DataFrame:
             "start_date": dates(p["start"]),
             "end_date": maybe_dates(p["end"]),
             "trial_end": maybe_dates(p["trial"]),
+            "cancelled_at": _cancelled_at(p),
         }
     )
-    return frame.sort("subscription_id", "start_date").select(SUBSCRIPTIONS.column_names)
+    return frame.sort("subscription_id", "start_date").select(
+        *SUBSCRIPTIONS.column_names, "cancelled_at"
+    )

@@ -54,6 +54,22 @@ MOVEMENT_COLUMNS: dict[str, pl.DataType] = {
     "mrr_before": pl.Float64(),
     "mrr_after": pl.Float64(),
 }
+ACCOUNT_COLUMNS: dict[str, pl.DataType] = {
+    "snapshot_date": pl.Date(),
+    "account_id": pl.String(),
+    "mrr": pl.Float64(),
+    "plan": pl.String(),
+    "segment": pl.String(),
+    "clv": pl.Float64(),
+}
+COHORT_COLUMNS: dict[str, pl.DataType] = {
+    "cohort_month": pl.Date(),
+    "month_number": pl.Int64(),
+    "basis": pl.String(),
+    "customers": pl.Int64(),
+    "mrr": pl.Float64(),
+    "retention": pl.Float64(),
+}
 QUARANTINE_COLUMNS = ("table", "row_number", "row", "reasons")
 KPI_READ_ORDER = ("snapshot_date", "grain", "segment", "metric")
 
@@ -67,6 +83,8 @@ class WriteResult:
     kpis: int
     movements: int
     quarantined: int
+    accounts: int = 0
+    cohorts: int = 0
 
 
 def normalize_url(url: str) -> URL:
@@ -273,12 +291,15 @@ class MetricsStore:
         kpis: pl.DataFrame,
         movements: pl.DataFrame | None = None,
         quarantine: pl.DataFrame | None = None,
+        accounts: pl.DataFrame | None = None,
+        cohorts: pl.DataFrame | None = None,
     ) -> WriteResult:
         """Replace the KPI rows, movement months and this run's quarantine, in one transaction.
 
         KPI rows whose (grain, snapshot_date, metric) are written are deleted first (segments
         that disappeared go too); movements replace whole months; quarantine (when given)
-        replaces this run's rows. On any error everything rolls back.
+        replaces this run's rows; account snapshots replace whole dates; cohort rows replace
+        their (cohort_month, month_number, basis). On any error everything rolls back.
         """
         stamp = {"run_id": pl.lit(run_id, dtype=pl.String)}
         kpi_rows = _conform(kpis, KPI_COLUMNS, "kpis").with_columns(
@@ -292,6 +313,16 @@ class MetricsStore:
             else _conform(movements, MOVEMENT_COLUMNS, "movements").with_columns(**stamp)
         )
         quarantine_rows = None if quarantine is None else _quarantine_rows(quarantine, run_id)
+        account_rows = (
+            None
+            if accounts is None
+            else _conform(accounts, ACCOUNT_COLUMNS, "accounts").with_columns(**stamp)
+        )
+        cohort_rows = (
+            None
+            if cohorts is None
+            else _conform(cohorts, COHORT_COLUMNS, "cohorts").with_columns(**stamp)
+        )
         with self.engine.begin() as connection:
             self._replace(
                 connection, t.kpi_snapshots, kpi_rows, ("grain", "snapshot_date", "metric")
@@ -301,10 +332,17 @@ class MetricsStore:
             if quarantine_rows is not None:
                 connection.execute(sa.delete(t.quarantine).where(t.quarantine.c.run_id == run_id))
                 self._execute_chunks(connection, sa.insert(t.quarantine), quarantine_rows)
+            if account_rows is not None:
+                self._replace(connection, t.account_snapshots, account_rows, ("snapshot_date",))
+            if cohort_rows is not None:
+                keys = ("cohort_month", "month_number", "basis")
+                self._replace(connection, t.cohorts, cohort_rows, keys)
         return WriteResult(
             kpis=kpi_rows.height,
             movements=0 if movement_rows is None else movement_rows.height,
             quarantined=0 if quarantine_rows is None else quarantine_rows.height,
+            accounts=0 if account_rows is None else account_rows.height,
+            cohorts=0 if cohort_rows is None else cohort_rows.height,
         )
 
     def _replace(

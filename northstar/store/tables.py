@@ -63,6 +63,8 @@ account_snapshots = sa.Table(
     sa.Column("health_band", sa.String()),
     sa.Column("health_factors", _json()),
     sa.Column("churn_risk", sa.Double),
+    sa.Column("clv", sa.Double),
+    sa.Column("run_id", sa.String()),
     sa.Index(None, "account_id", "snapshot_date"),
 )
 
@@ -88,6 +90,7 @@ cohorts = sa.Table(
     sa.Column("customers", sa.Integer),
     sa.Column("mrr", sa.Double),
     sa.Column("retention", sa.Double),
+    sa.Column("run_id", sa.String()),
 )
 
 alerts = sa.Table(

@@ -1,4 +1,5 @@
-"""Movement and retention KPIs per snapshot and segment: MRR bridge parts, churn, NRR, GRR."""
+"""Movement and retention KPIs per snapshot and segment: MRR bridge parts, churn, NRR, GRR,
+expansion rate."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ COUNTS = {
 }
 BASES = ("active_start", "mrr_start")
 """Accounts and MRR active at window start (state on window_start - 1): the rates' cohort."""
+EXPANDED = "expanded_customers"
+"""Accounts classed expansion: expansion_rate's numerator (not a metric of its own)."""
 
 
 def _aggregate(states: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
@@ -38,6 +41,7 @@ def _aggregate(states: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
         .agg(
             *[pl.col("amount").filter(moved == m).sum().alias(n) for n, m in AMOUNTS.items()],
             *[(moved == m).sum().alias(n) for n, m in COUNTS.items()],
+            (moved == EXPANSION).sum().alias(EXPANDED),
             started.sum().alias("active_start"),
             pl.col("mrr_before").filter(started).sum().alias("mrr_start"),
         )
@@ -68,6 +72,7 @@ MEASURES: dict[str, Measure] = {
     "gross_mrr_churn_rate": ratio("lost_mrr", "mrr_start"),
     "net_mrr_churn_rate": ratio("net_lost_mrr", "mrr_start"),
     "quick_ratio": ratio("gained_mrr", "lost_mrr"),
+    "expansion_rate": ratio(EXPANDED, "active_start"),
 }
 
 
@@ -83,7 +88,7 @@ def retention_kpis(
     if inputs.subscriptions is None:
         return empty_kpi_rows()
     states = account_states(inputs, periods, policy) if states is None else states
-    sums = [*AMOUNTS, *COUNTS, *BASES]
+    sums = [*AMOUNTS, *COUNTS, *BASES, EXPANDED]
     full = (
         snapshot_segments(periods.spine(policy.churn_window_days), labels)
         .join(_aggregate(states, labels), on=KEYS, how="left")

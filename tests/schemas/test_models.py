@@ -10,10 +10,13 @@ import pytest
 
 from schemas.billing import FxRates, Invoices, Subscriptions
 from schemas.contract import TABLES
-from schemas.crm import Costs, Surveys
+from schemas.crm import Costs, Referrals, Surveys
+from schemas.fulfillment import Orders
 from schemas.helpdesk import Tickets
 from schemas.models import MODELS
-from schemas.product import Usage
+from schemas.product import Usage, ValueEvents, WebSessions
+
+UTC_US = pl.Datetime("us", "UTC")
 
 
 def _failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> set[tuple[str, str, int]]:
@@ -204,3 +207,79 @@ def test_costs_fx_and_usage_rules() -> None:
         ("events", "greater_than_or_equal_to(0)", 0),
         ("active_seconds", "greater_than_or_equal_to(0)", 0),
     }
+
+
+def _with_cancelled(*cancelled: datetime | None) -> pl.DataFrame:
+    """The two valid price periods (both start 2026-01-01) with the given cancelled_at values."""
+    return _subscriptions().with_columns(cancelled_at=pl.Series(list(cancelled), dtype=UTC_US))
+
+
+def test_cancelled_at_may_be_absent_null_or_from_the_start_day() -> None:
+    # absent (the other tests), NULL, and exactly midnight of start_date 2026-01-01 all pass
+    frame = _with_cancelled(None, datetime(2026, 1, 1, tzinfo=UTC))
+    assert Subscriptions.validate(frame).equals(frame)
+
+
+def test_cancelled_before_start_day_fails() -> None:
+    # row 0: one second before 2026-01-01 00:00 UTC; row 1: 23:59 on the start day passes
+    frame = _with_cancelled(
+        datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2026, 1, 1, 23, 59, tzinfo=UTC)
+    )
+    assert _failures(Subscriptions, frame) == {
+        ("Subscriptions", "cancelled_at: {cancelled_at} is before start_date {start_date}", 0)
+    }
+
+
+def test_web_sessions_pageviews_not_negative_and_converted_boolean() -> None:
+    # row 0 valid with 0 pageviews; row 1 has -1 pageviews
+    frame = pl.DataFrame(
+        {
+            "session_id": ["W1", "W2"],
+            "started_at": [datetime(2026, 1, 1, tzinfo=UTC)] * 2,
+            "pageviews": [0, -1],
+            "converted": [True, False],
+        },
+        schema={c.name: c.dtype for c in TABLES["product/web_sessions"].columns},
+    )
+    assert _failures(WebSessions, frame) == {("pageviews", "greater_than_or_equal_to(0)", 1)}
+    as_text = frame.head(1).with_columns(pl.col("converted").cast(pl.String))
+    assert {c for c, _, _ in _failures(WebSessions, as_text)} == {"converted"}
+
+
+def test_orders_may_be_early_undelivered_or_unchecked() -> None:
+    promised = datetime(2026, 1, 10, tzinfo=UTC)
+    # O1 delivered two days early and accurate; O2 not delivered yet; O3 late and inaccurate
+    frame = pl.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3"],
+            "account_id": ["A1", "A1", "A2"],
+            "promised_at": [promised] * 3,
+            "delivered_at": [datetime(2026, 1, 8, tzinfo=UTC), None, datetime(2026, 1, 12)],
+            "accurate": [True, None, False],
+        },
+        schema={c.name: c.dtype for c in TABLES["fulfillment/orders"].columns},
+    )
+    assert Orders.validate(frame).equals(frame)
+    unpromised = frame.with_columns(pl.lit(None, UTC_US).alias("promised_at"))
+    assert _failures(Orders, unpromised) == {
+        ("promised_at", "not_nullable", 0),
+        ("promised_at", "not_nullable", 1),
+        ("promised_at", "not_nullable", 2),
+    }
+
+
+def test_referrals_and_value_events_need_their_columns() -> None:
+    referrals = pl.DataFrame(
+        {"referral_id": ["F1", "F2"], "account_id": ["A1", None], "referred_at": [None, None]},
+        schema={c.name: c.dtype for c in TABLES["crm/referrals"].columns},
+    ).with_columns(pl.Series("referred_at", [datetime(2026, 1, 5, tzinfo=UTC), None], UTC_US))
+    # row 1 has neither an account nor a date
+    assert _failures(Referrals, referrals) == {
+        ("account_id", "not_nullable", 1),
+        ("referred_at", "not_nullable", 1),
+    }
+    events = pl.DataFrame(
+        {"account_id": ["A1"], "first_value_at": [datetime(2026, 1, 3, tzinfo=UTC)]},
+        schema={c.name: c.dtype for c in TABLES["product/value_events"].columns},
+    )
+    assert ValueEvents.validate(events).equals(events)

@@ -67,7 +67,7 @@ def test_head_recorded_and_reopening_keeps_data(store_url: str) -> None:
     first.dispose()
     again = MetricsStore(store_url)
     with again.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == "0002"
     assert again.read_table("runs")["run_id"].to_list() == ["r1"]
     again.dispose()
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
 from northstar.store import MetricsStore, normalize_url
+from tasks.kpis.frame import KPI_SCHEMA
 
 KPI_INPUT = {
     "snapshot_date": pl.Date,
@@ -357,3 +358,47 @@ def test_backends_store_the_same_rows(sqlite_url: str, pg_url: str) -> None:
     for table, frame in frames[sqlite_url].items():
         assert_frame_equal(frame, frames[pg_url][table])
     assert frames[pg_url]["runs"]["policy"].to_list() == ['{"a":2,"b":1}']
+
+
+def test_account_snapshots_and_cohorts_replace_their_keys(store_url: str) -> None:
+    store = MetricsStore(store_url)
+    day = date(2026, 3, 31)
+    accounts = pl.DataFrame(
+        {
+            "snapshot_date": [day, day],
+            "account_id": ["A1", "A2"],
+            "mrr": [100.0, 50.0],
+            "plan": ["pro", "starter"],
+            "segment": ["SMB", None],
+            "clv": [2000.0, None],
+        }
+    )
+    cohorts = pl.DataFrame(
+        {
+            "cohort_month": [date(2026, 1, 1)] * 2,
+            "month_number": [0, 1],
+            "basis": ["logo", "logo"],
+            "customers": [4, 3],
+            "mrr": [400.0, 300.0],
+            "retention": [1.0, 0.75],
+        }
+    )
+    kpis = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+    result = store.write_snapshot(
+        run_id="r1", policy_hash="p", kpis=kpis, accounts=accounts, cohorts=cohorts
+    )
+    assert (result.accounts, result.cohorts) == (2, 2)
+    # Same date again with one account gone: the date's rows are replaced, not merged.
+    store.write_snapshot(run_id="r2", policy_hash="p", kpis=kpis, accounts=accounts.head(1))
+    stored = store.read_table("account_snapshots")
+    assert stored["account_id"].to_list() == ["A1"]
+    assert stored["clv"].to_list() == [2000.0]
+    assert stored["run_id"].to_list() == ["r2"]
+    store.write_snapshot(run_id="r3", policy_hash="p", kpis=kpis, cohorts=cohorts.tail(1))
+    triangle = store.read_table("cohorts")
+    assert triangle.select("month_number", "customers", "retention").rows() == [
+        (0, 4, 1.0),
+        (1, 3, 0.75),
+    ]
+    assert triangle["run_id"].to_list() == ["r1", "r3"]
+    store.dispose()

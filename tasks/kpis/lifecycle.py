@@ -1,0 +1,156 @@
+"""Lifecycle KPIs (DESIGN §5): contract renewals, trial conversion and time to value.
+
+Every metric counts events dated in the snapshot's window (trailing policy.churn_window_days for
+a day, the calendar month for a month) and only follow-ups known by its state date (window_end),
+so a backfill reproduces the live run.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from northstar.config import Policy
+from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, statistic, to_kpi_rows
+from tasks.kpis.inputs import KpiInputs
+from tasks.kpis.periods import Periods, local_date
+from tasks.kpis.revenue import EPS, OPEN_END, active_periods, first_paid_dates
+from tasks.kpis.segments import snapshot_segments, with_segments
+
+GRACE_DAYS = 7
+"""A renewal or a first payment counts when it comes at most this many days after the end."""
+
+TERMS = ("quarter", "year")
+"""Billing periods whose end is a contract renewal decision."""
+
+
+def _in_window(events: pl.LazyFrame, spine: pl.LazyFrame, date_column: str) -> pl.LazyFrame:
+    """Pair every event with each snapshot whose window contains its date."""
+    return spine.join_where(
+        events,
+        pl.col(date_column) >= pl.col("window_start"),
+        pl.col(date_column) <= pl.col("window_end"),
+    )
+
+
+def _followed(
+    due: pl.LazyFrame, follow_ups: pl.LazyFrame, keys: list[str], hit: pl.Expr
+) -> pl.LazyFrame:
+    """`due` rows (unique on `keys`) with `done`: some same-account follow-up satisfies `hit`."""
+    return (
+        due.join(follow_ups, on="account_id", how="left")
+        .group_by(keys)
+        .agg(hit.fill_null(False).any().alias("done"))
+    )
+
+
+def _renewals(subscriptions: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame:
+    """Quarterly and annual price periods ending in each window; done when renewed in time.
+
+    Renewed: another price period of the account starts from end_date to GRACE_DAYS after it,
+    and no later than the snapshot's state date.
+    """
+    terms = subscriptions.filter(
+        pl.col("billing_period").is_in(TERMS) & pl.col("end_date").is_not_null()
+    ).select("account_id", "subscription_id", "start_date", pl.col("end_date").cast(pl.Date))
+    starts = subscriptions.select("account_id", pl.col("start_date").alias("next_start"))
+    nxt, end = pl.col("next_start"), pl.col("end_date")
+    hit = (nxt >= end) & (nxt <= end + pl.duration(days=GRACE_DAYS)) & (nxt <= pl.col("window_end"))
+    keys = [*KEYS[:2], "window_end", "account_id", "subscription_id", "start_date", "end_date"]
+    return _followed(_in_window(terms, spine, "end_date"), starts, keys, hit)
+
+
+def _paid_policy(policy: Policy) -> Policy:
+    """The policy with trial days excluded: paid MRR never includes a trial."""
+    return policy.model_copy(update={"exclude_trials": True})
+
+
+def _trials(subscriptions: pl.LazyFrame, spine: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
+    """Trials ending in each window; done when the account pays on a day from trial_end to
+    GRACE_DAYS after it, no later than the state date (an overlap test on MRR intervals).
+    """
+    trials = (
+        subscriptions.filter(pl.col("trial_end").is_not_null())
+        .select("account_id", "subscription_id", pl.col("trial_end").cast(pl.Date))
+        .unique()
+    )
+    paid = (
+        active_periods(subscriptions, _paid_policy(policy))
+        .filter(pl.col("mrr_native") > EPS)
+        .select("account_id", "active_from", pl.col("active_to").fill_null(OPEN_END))
+    )
+    trial_end = pl.col("trial_end")
+    last_day = pl.min_horizontal(trial_end + pl.duration(days=GRACE_DAYS), pl.col("window_end"))
+    hit = (pl.col("active_from") <= last_day) & (pl.col("active_to") > trial_end)
+    keys = [*KEYS[:2], "window_end", "account_id", "subscription_id", "trial_end"]
+    return _followed(_in_window(trials, spine, "trial_end"), paid, keys, hit)
+
+
+def _rate_rows(
+    done: pl.LazyFrame, spine: pl.LazyFrame, labels: pl.LazyFrame, metric: str
+) -> pl.LazyFrame:
+    """done / due per snapshot and segment, complete: NULL over 0 / 0 where nothing was due."""
+    agg = (
+        with_segments(done, labels)
+        .group_by(KEYS)
+        .agg(pl.col("done").sum().alias("done"), pl.len().alias("due"))
+    )
+    full = (
+        snapshot_segments(spine, labels)
+        .join(agg, on=KEYS, how="left")
+        .with_columns(pl.col("done", "due").fill_null(0))
+    )
+    return to_kpi_rows(full, {metric: ratio("done", "due")})
+
+
+def _value_dates(inputs: KpiInputs, policy: Policy) -> pl.LazyFrame | None:
+    """(account_id, value_date): the local date of first value, else of the first paid day."""
+    if inputs.value_events is not None:
+        return inputs.value_events.group_by("account_id").agg(
+            local_date("first_value_at", policy.timezone).min().alias("value_date")
+        )
+    if inputs.subscriptions is None:
+        return None
+    paid = active_periods(inputs.subscriptions, _paid_policy(policy))
+    return first_paid_dates(paid).select(
+        "account_id", pl.col("first_paid_date").alias("value_date")
+    )
+
+
+def _time_to_value_rows(
+    inputs: KpiInputs, spine: pl.LazyFrame, policy: Policy, labels: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Median days from creation to first value of accounts reaching value in each window."""
+    values = _value_dates(inputs, policy)
+    if values is None:
+        return empty_kpi_rows()
+    created = inputs.accounts.select(
+        "account_id", local_date("created_at", policy.timezone).alias("created_date")
+    )
+    days = values.join(created, on="account_id", how="inner").select(
+        "account_id",
+        "value_date",
+        (pl.col("value_date") - pl.col("created_date")).dt.total_days().alias("days"),
+    )
+    agg = (
+        with_segments(_in_window(days, spine, "value_date"), labels)
+        .group_by(KEYS)
+        .agg(pl.col("days").median().alias("median"), pl.len().alias("accounts"))
+    )
+    return to_kpi_rows(agg, {"time_to_value_days": statistic("median", "accounts")})
+
+
+def lifecycle_kpis(
+    inputs: KpiInputs, periods: Periods, policy: Policy, labels: pl.LazyFrame
+) -> pl.LazyFrame:
+    """renewal_rate, trial_conversion_rate and time_to_value_days rows for every snapshot."""
+    if not (periods.days or periods.months):
+        return empty_kpi_rows()
+    spine = periods.spine(policy.churn_window_days)
+    parts = [_time_to_value_rows(inputs, spine, policy, labels)]
+    subs = inputs.subscriptions
+    if subs is not None:
+        parts += [
+            _rate_rows(_renewals(subs, spine), spine, labels, "renewal_rate"),
+            _rate_rows(_trials(subs, spine, policy), spine, labels, "trial_conversion_rate"),
+        ]
+    return pl.concat(parts)

@@ -1,0 +1,178 @@
+"""Self-check: the polars KPI pass against an independent DuckDB SQL reading of DESIGN §5.
+
+One generated company is read with the project's own source, extract plan and validation; the
+validated clean tables feed both `compute_snapshots` (polars) and `tests/reference/duckdb_kpis.sql`
+(DuckDB), which was written from the metric definitions, not from the polars code. Both engines
+see the very same rows (the clean frames written once to parquet). Every metric below must agree
+for every daily snapshot, every complete month and every segment: counts exactly, money and
+ratios to 1e-6 relative, and "undefined" (NULL or no row) in the same places.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from northstar.config import Policy
+from northstar.generate import generate
+from northstar.sources import FolderSource
+from schemas.contract import TABLES
+from tasks.extract import read_table
+from tasks.extract.plan import plan_reads
+from tasks.kpis.inputs import KpiInputs
+from tasks.kpis.periods import Periods, months_between
+from tasks.kpis.snapshot import compute_snapshots
+from tasks.validate import ValidatedTable, validate_tables
+
+REFERENCE_SQL = Path(__file__).parents[2] / "reference" / "duckdb_kpis.sql"
+START, END = date(2025, 1, 1), date(2025, 12, 31)
+DIMENSIONS = ["segment"]
+DAYS = (
+    date(2025, 1, 20),
+    date(2025, 3, 31),
+    date(2025, 5, 17),
+    date(2025, 8, 1),
+    date(2025, 10, 12),
+    date(2025, 12, 31),
+)
+PERIODS = Periods.of(days=DAYS, months=months_between(START, END))
+RELATIONS = {
+    "accounts": "crm/accounts",
+    "subscriptions": "billing/subscriptions",
+    "fx_rates": "billing/fx_rates",
+    "surveys": "crm/surveys",
+    "tickets": "helpdesk/tickets",
+}
+COUNTS = ("active_customers", "new_customers", "churned_customers", "reactivated_customers")
+AMOUNTS = (
+    "mrr",
+    "arpa",
+    "new_mrr",
+    "expansion_mrr",
+    "contraction_mrr",
+    "churned_mrr",
+    "reactivation_mrr",
+    "logo_churn_rate",
+    "nrr",
+    "grr",
+    "nps",
+    "csat",
+    "fcr_rate",
+    "aht_minutes",
+)
+COMPARED = (*COUNTS, *AMOUNTS)
+REL_TOL = 1e-6
+KEYS = ["snapshot_date", "grain", "segment", "metric"]
+
+
+def validated_tables(root: Path, policy: Policy) -> dict[str, ValidatedTable]:
+    """Read the pass's planned tables from a folder and validate them as the flows do."""
+    source = FolderSource(root)
+    extracted = [read_table(source, read) for read in plan_reads(PERIODS, policy, DIMENSIONS)]
+    present = {e.table: e for e in extracted if e is not None}
+    raw = {name: (e.frame.lazy(), e.origin) for name, e in present.items()}
+    specs = {name: TABLES[name].only(e.columns) for name, e in present.items()}
+    return validate_tables(raw, reporting_currency=policy.reporting_currency, specs=specs)
+
+
+def polars_kpis(tables: dict[str, ValidatedTable], policy: Policy) -> pl.DataFrame:
+    """The compared metrics as computed by the project's polars KPI pass."""
+    inputs = KpiInputs.from_tables({name: t.clean.lazy() for name, t in tables.items()})
+    kpis = compute_snapshots(inputs, PERIODS, policy, DIMENSIONS).kpis
+    return kpis.filter(pl.col("metric").is_in(COMPARED)).select(*KEYS, "value")
+
+
+def duckdb_kpis(tables: dict[str, ValidatedTable], policy: Policy, workdir: Path) -> pl.DataFrame:
+    """The compared metrics as computed by the reference SQL over the same clean rows."""
+    spine = pl.DataFrame(
+        {
+            "snapshot_date": [*PERIODS.days, *PERIODS.months],
+            "grain": ["day"] * len(PERIODS.days) + ["month"] * len(PERIODS.months),
+        }
+    )
+    frames = {rel: tables[name].clean for rel, name in RELATIONS.items()}
+    frames["snapshot_spine"] = spine
+    con = duckdb.connect()
+    try:
+        for rel, frame in frames.items():
+            path = workdir / f"{rel}.parquet"
+            frame.write_parquet(path)
+            con.execute(f"create view {rel} as select * from read_parquet('{path}')")
+        params = {
+            "reporting_currency": policy.reporting_currency,
+            "timezone": policy.timezone,
+            "churn_days": policy.churn_window_days,
+            "support_days": policy.support_window_days,
+            "nps_days": policy.nps_window_days,
+            "csat_days": policy.csat_window_days,
+        }
+        rows = con.execute(REFERENCE_SQL.read_text(), params).fetchall()
+    finally:
+        con.close()
+    schema = {"snapshot_date": pl.Date, "grain": pl.String, "segment": pl.String,
+              "metric": pl.String, "value": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    """Per (snapshot_date, grain, segment, metric): polars and duckdb values, and which has a row.
+
+    The reference emits every snapshot x segment x metric (NULL where undefined), so a polars
+    row outside it is a key the definitions do not produce; polars may leave undefined rows out.
+    """
+    root = tmp_path_factory.mktemp("duckdb-company")
+    generate(root / "source", accounts=300, start=START, end=END, seed=23, fmt="csv")
+    policy = Policy()
+    tables = validated_tables(root / "source", policy)
+    ours = polars_kpis(tables, policy).rename({"value": "polars"})
+    reference = duckdb_kpis(tables, policy, root).rename({"value": "duckdb"})
+    return (
+        reference.with_columns(pl.lit(True).alias("in_reference"))
+        .join(
+            ours.with_columns(pl.lit(True).alias("in_polars")),
+            on=KEYS,
+            how="full",
+            coalesce=True,
+        )
+        .with_columns(pl.col("in_reference", "in_polars").fill_null(False))
+    )
+
+
+def mismatches(both: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """Rows of one metric where the engines disagree (counts exactly, else 1e-6 relative)."""
+    rows = both.filter(pl.col("metric") == metric)
+    ours, ref = pl.col("polars"), pl.col("duckdb")
+    if metric in COUNTS:
+        close = ours == ref
+    else:
+        close = (ours - ref).abs() <= REL_TOL * pl.max_horizontal(ours.abs(), ref.abs(), 1.0)
+    agree = (ours.is_null() & ref.is_null()) | close.fill_null(False)
+    return rows.filter(~agree).sort("grain", "snapshot_date", "segment")
+
+
+def test_the_reference_covers_every_snapshot_segment_and_metric(both: pl.DataFrame) -> None:
+    # 6 daily dates + 12 months = 18 snapshots; 'all' plus the generator's segment labels
+    reference = both.filter(pl.col("in_reference"))
+    segments = set(reference["segment"])
+    assert "all" in segments and len({s for s in segments if s.startswith("segment=")}) >= 2
+    assert reference.height == 18 * len(segments) * len(COMPARED)
+    assert reference.select("snapshot_date", "grain").unique().height == 18
+
+
+def test_polars_has_no_row_outside_the_reference_grid(both: pl.DataFrame) -> None:
+    outside = both.filter(~pl.col("in_reference"))
+    assert outside.is_empty(), f"polars rows with keys the reference lacks:\n{outside}"
+
+
+@pytest.mark.parametrize("metric", COMPARED)
+def test_metric_agrees_with_the_duckdb_reference(both: pl.DataFrame, metric: str) -> None:
+    rows = both.filter(pl.col("metric") == metric)
+    defined = rows.filter(pl.col("duckdb").is_not_null() & (pl.col("duckdb") != 0))
+    assert defined.height > 0, f"{metric}: the data never exercises it (all NULL or 0)"
+    bad = mismatches(both, metric)
+    assert bad.is_empty(), f"{metric}: {bad.height} disagreement(s)\n{bad}"
