@@ -34,6 +34,8 @@ app = typer.Typer(
 )
 run_app = typer.Typer(help="Run one snapshot through the Prefect engine.", no_args_is_help=True)
 app.add_typer(run_app, name="run")
+db_app = typer.Typer(help="Metrics store schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
 
@@ -391,6 +393,56 @@ def docs(
     METRICS_PAGE.parent.mkdir(parents=True, exist_ok=True)
     METRICS_PAGE.write_text(text)
     out.print(f"wrote {METRICS_PAGE}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(store: StoreOpt = None, config: ConfigOpt = None) -> None:
+    """Apply every pending migration (runs also do this before writing)."""
+    url = load_settings(_str(config), store=store).store
+    guarded(lambda: _migrate(url, None))
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    to: Annotated[str, typer.Option(help="Target revision, e.g. 0001 or base.")],
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Roll the store schema back to a revision."""
+    url = load_settings(_str(config), store=store).store
+    guarded(lambda: _migrate(url, to))
+
+
+@db_app.command("current")
+def db_current(store: StoreOpt = None, config: ConfigOpt = None) -> None:
+    """Print the store's schema revision."""
+    from alembic.runtime.migration import MigrationContext
+
+    from northstar.store import MetricsStore
+
+    store_ = MetricsStore(load_settings(_str(config), store=store).store, migrate=False)
+    with store_.engine.connect() as connection:
+        out.print(MigrationContext.configure(connection).get_current_revision() or "empty")
+    store_.dispose()
+
+
+def _migrate(url: str, downgrade_to: str | None) -> None:
+    from alembic import command
+
+    from northstar.store import MetricsStore, migration_config
+
+    store = MetricsStore(url, migrate=False)
+    try:
+        if downgrade_to is None:
+            store.migrate()
+        else:
+            config = migration_config()
+            with store.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.downgrade(config, downgrade_to)
+        out.print(f"{store.url_for_display}: schema at {downgrade_to or 'head'}")
+    finally:
+        store.dispose()
 
 
 def _str(path: Path | None) -> str | None:

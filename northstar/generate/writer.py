@@ -18,6 +18,7 @@ PARTITION_COLUMN = {
     "product/usage": "date",
     "helpdesk/tickets": "created_at",
     "billing/invoices": "issued_at",
+    "product/web_sessions": "started_at",
 }
 
 

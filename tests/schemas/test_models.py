@@ -254,7 +254,7 @@ def test_orders_may_be_early_undelivered_or_unchecked() -> None:
             "order_id": ["O1", "O2", "O3"],
             "account_id": ["A1", "A1", "A2"],
             "promised_at": [promised] * 3,
-            "delivered_at": [datetime(2026, 1, 8, tzinfo=UTC), None, datetime(2026, 1, 12)],
+            "delivered_at": [datetime(2026, 1, 8, tzinfo=UTC), None, datetime(2026, 1, 12, tzinfo=UTC)],
             "accurate": [True, None, False],
         },
         schema={c.name: c.dtype for c in TABLES["fulfillment/orders"].columns},
@@ -270,9 +270,13 @@ def test_orders_may_be_early_undelivered_or_unchecked() -> None:
 
 def test_referrals_and_value_events_need_their_columns() -> None:
     referrals = pl.DataFrame(
-        {"referral_id": ["F1", "F2"], "account_id": ["A1", None], "referred_at": [None, None]},
+        {
+            "referral_id": ["F1", "F2"],
+            "account_id": ["A1", None],
+            "referred_at": [datetime(2026, 1, 5, tzinfo=UTC), None],
+        },
         schema={c.name: c.dtype for c in TABLES["crm/referrals"].columns},
-    ).with_columns(pl.Series("referred_at", [datetime(2026, 1, 5, tzinfo=UTC), None], UTC_US))
+    )
     # row 1 has neither an account nor a date
     assert _failures(Referrals, referrals) == {
         ("account_id", "not_nullable", 1),

@@ -10,11 +10,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from schemas.contract import TABLES
+from tasks.extract import Extracted
 from tasks.validate import (
     QUARANTINE_SCHEMA,
     ContractError,
     ValidatedTable,
     stage,
+    validate_extracted,
     validate_table,
     validate_tables,
 )
@@ -84,6 +86,25 @@ BASE: dict[str, dict[str, str]] = {
         "events": "5",
         "active_seconds": "300",
     },
+    "crm/referrals": {
+        "referral_id": "F",
+        "account_id": "A1",
+        "referred_at": "2026-01-05T00:00:00Z",
+    },
+    "product/web_sessions": {
+        "session_id": "W",
+        "started_at": "2026-01-05T10:00:00Z",
+        "pageviews": "3",
+        "converted": "false",
+    },
+    "product/value_events": {"account_id": "A1", "first_value_at": "2026-01-04T00:00:00Z"},
+    "fulfillment/orders": {
+        "order_id": "O",
+        "account_id": "A1",
+        "promised_at": "2026-01-10T00:00:00Z",
+        "delivered_at": "2026-01-09T00:00:00Z",
+        "accurate": "true",
+    },
 }
 """One valid CSV row per table (every value a string, as read from CSV)."""
 
@@ -94,6 +115,9 @@ SERIAL = {
     "billing/invoices": "invoice_id",
     "helpdesk/tickets": "ticket_id",
     "product/usage": "user_id",
+    "crm/referrals": "referral_id",
+    "product/web_sessions": "session_id",
+    "fulfillment/orders": "order_id",
 }
 """The id column that `_csv` numbers by row (S -> S1, S2, ...) so keys differ."""
 
@@ -245,6 +269,17 @@ ROW_CASES = [
         "helpdesk/tickets",
         {"created_at": "yesterday"},
         "created_at: 'yesterday' is not an ISO 8601 timestamp",
+    ),
+    # optional tables: counts, booleans (blank is NULL: not allowed for converted)
+    ("product/web_sessions", {"pageviews": "-1"}, "pageviews: -1 is negative"),
+    ("product/web_sessions", {"converted": "maybe"}, "converted: 'maybe' is not a boolean"),
+    ("product/web_sessions", {"converted": " "}, "converted: missing value"),
+    ("fulfillment/orders", {"accurate": "2"}, "accurate: '2' is not a boolean"),
+    ("fulfillment/orders", {"account_id": ""}, "account_id: missing value"),
+    (
+        "crm/referrals",
+        {"referred_at": "last week"},
+        "referred_at: 'last week' is not an ISO 8601 timestamp",
     ),
 ]
 
@@ -622,3 +657,191 @@ def test_empty_table_validates_to_empty_frames() -> None:
     _check(result)
     assert result.clean.schema == pl.Schema({c.name: c.dtype for c in TABLES["crm/costs"].columns})
     assert result.rows_read == 0
+
+
+def test_boolean_text_spellings_parse_case_insensitively() -> None:
+    # true/t/yes/1 are True and false/f/no/0 False in any case, surrounding blanks stripped
+    spellings = {"true": True, "T": True, "Yes": True, "1": True, " TRUE ": True}
+    spellings |= {"FALSE": False, "f": False, "no": False, "0": False}
+    raw = _csv("product/web_sessions", *({"converted": text} for text in spellings))
+    staged = stage(TABLES["product/web_sessions"], raw, "sessions.csv").collect()
+    assert staged["converted"].dtype == pl.Boolean
+    assert staged["converted"].to_list() == list(spellings.values())
+    assert staged["_errors"].to_list() == [[]] * len(spellings)
+
+
+def test_blank_nullable_boolean_is_null() -> None:
+    # an order not yet checked: blank accurate is NULL, which the contract allows
+    raw = _csv("fulfillment/orders", {"accurate": ""}, {"accurate": "no"})
+    result = validate_table(TABLES["fulfillment/orders"], raw, "orders.csv")
+    _check(result)
+    assert result.clean["accurate"].to_list() == [None, False]
+
+
+def test_typed_booleans_pass_and_integers_must_be_zero_or_one() -> None:
+    # as from parquet: converted a Boolean column (row 3 NULL, not allowed); as from SQLite:
+    # accurate stored as 1/0, where 2 is no boolean
+    sessions = _csv("product/web_sessions", {}, {}, {}).with_columns(
+        converted=pl.Series([True, False, None], dtype=pl.Boolean)
+    )
+    result = validate_table(TABLES["product/web_sessions"], sessions, "sessions.parquet")
+    _check(result)
+    assert result.clean["converted"].to_list() == [True, False]
+    assert _reasons(result) == {3: "converted: missing value"}
+    orders = _csv("fulfillment/orders", {}, {}, {}).with_columns(accurate=pl.Series([1, 0, 2]))
+    result = validate_table(TABLES["fulfillment/orders"], orders, "sqlite:///shop.db")
+    _check(result)
+    assert result.clean["accurate"].to_list() == [True, False]
+    assert _reasons(result) == {3: "accurate: '2' is not a boolean"}
+
+
+def test_float_boolean_column_is_a_contract_error() -> None:
+    raw = _csv("product/web_sessions", {}).with_columns(converted=pl.lit(1.0))
+    with pytest.raises(ContractError, match=r"has type Float64, cannot be read as Boolean"):
+        stage(TABLES["product/web_sessions"], raw, "sessions.parquet")
+
+
+def test_boolean_column_of_which_nothing_parses_is_a_contract_error() -> None:
+    raw = _csv(
+        "product/web_sessions", {"converted": "maybe"}, {"converted": "x"}, {"converted": "?"}
+    )
+    with pytest.raises(ContractError) as raised:
+        validate_table(TABLES["product/web_sessions"], raw, "sessions.csv")
+    assert str(raised.value) == (
+        "product/web_sessions (sessions.csv): column 'converted': "
+        "no value parses as Boolean (e.g. 'maybe'), 3 rows"
+    )
+
+
+def test_cancelled_at_before_start_day_is_quarantined() -> None:
+    # all rows start 2026-01-01; row 1 never cancelled, row 2 cancelled at its first midnight,
+    # row 3 at 01:00+02:00 = 2025-12-31T23:00Z, before that midnight
+    raw = _csv(
+        "billing/subscriptions",
+        {"cancelled_at": ""},
+        {"cancelled_at": "2026-01-01"},
+        {"cancelled_at": "2026-01-01T01:00:00+02:00"},
+    )
+    result = validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    _check(result)
+    assert result.clean["cancelled_at"].to_list() == [None, datetime(2026, 1, 1, tzinfo=UTC)]
+    assert _reasons(result) == {
+        3: "cancelled_at: 2025-12-31T23:00:00Z is before start_date 2026-01-01"
+    }
+
+
+def test_optional_tables_check_known_accounts() -> None:
+    # clean accounts are A1 and A2; A9 is unknown wherever it appears
+    accounts = _csv("crm/accounts", {}, {})
+    referrals = _csv("crm/referrals", {"account_id": "A2"}, {"account_id": "A9"})
+    orders = _csv("fulfillment/orders", {"account_id": "A9"})
+    events = _csv("product/value_events", {"account_id": "A9"})
+    result = validate_tables(
+        {
+            "crm/referrals": (referrals, "referrals.csv"),
+            "fulfillment/orders": (orders, "orders.csv"),
+            "product/value_events": (events, "value_events.csv"),
+            "crm/accounts": (accounts, "accounts.csv"),
+        },
+        reporting_currency="USD",
+    )
+    assert _reasons(result["crm/referrals"]) == {2: "account_id: unknown account 'A9'"}
+    assert _reasons(result["fulfillment/orders"]) == {1: "account_id: unknown account 'A9'"}
+    assert _reasons(result["product/value_events"]) == {1: "account_id: unknown account 'A9'"}
+
+
+def _accounts_with(**extra: list[object]) -> pl.LazyFrame:
+    """Two valid CSV accounts (A1, A2) plus the given non-contract columns."""
+    return _csv("crm/accounts", {}, {}).with_columns(
+        pl.Series(name, values) for name, values in extra.items()
+    )
+
+
+def test_extra_columns_are_kept_as_text_after_the_contract() -> None:
+    # industry is stripped and its blank is NULL; website was not asked for, so it is dropped
+    raw = _accounts_with(industry=[" Retail ", ""], website=["a.example", "b.example"])
+    result = validate_table(
+        TABLES["crm/accounts"], raw, "accounts.csv", extra_columns=("industry",)
+    )
+    _check(result)
+    assert result.clean.columns == [*TABLES["crm/accounts"].column_names, "industry"]
+    assert result.clean.schema["industry"] == pl.String
+    assert result.clean["industry"].to_list() == ["Retail", None]
+
+
+def test_typed_extra_column_is_cast_to_text() -> None:
+    # as from parquet: employees is Int64
+    raw = _accounts_with(employees=[10, 250])
+    result = validate_table(
+        TABLES["crm/accounts"], raw, "accounts.parquet", extra_columns=["employees"]
+    )
+    assert result.clean["employees"].to_list() == ["10", "250"]
+
+
+def test_missing_extra_column_is_a_contract_error() -> None:
+    with pytest.raises(ContractError) as raised:
+        validate_table(
+            TABLES["crm/accounts"], _accounts_with(), "accounts.csv", extra_columns=("industry",)
+        )
+    error = raised.value
+    assert str(error) == "crm/accounts (accounts.csv): column 'industry': missing"
+    assert (error.table, error.column, error.problem) == ("crm/accounts", "industry", "missing")
+
+
+def test_extra_columns_count_in_duplicate_rows() -> None:
+    # rows 1-2: A1 twice with the same industry -> row 2 is a repeat; rows 3-4: A2 with two
+    # industries -> both conflict, since its segment label would be ambiguous
+    raw = _csv(
+        "crm/accounts",
+        {"account_id": "A1"},
+        {"account_id": "A1"},
+        {"account_id": "A2"},
+        {"account_id": "A2"},
+    ).with_columns(industry=pl.Series(["Retail", "Retail", "Retail", "Media"]))
+    result = validate_table(
+        TABLES["crm/accounts"], raw, "accounts.csv", extra_columns=("industry",)
+    )
+    _check(result)
+    assert _reasons(result) == {
+        2: "duplicate row of account_id=A1",
+        3: "conflicting duplicate key account_id=A2",
+        4: "conflicting duplicate key account_id=A2",
+    }
+
+
+def test_contract_column_cannot_be_an_extra() -> None:
+    with pytest.raises(ValueError, match=r"\['segment'\] cannot be extra columns"):
+        validate_table(
+            TABLES["crm/accounts"], _accounts_with(), "accounts.csv", extra_columns=("segment",)
+        )
+
+
+def test_validate_tables_keeps_extra_columns_per_table() -> None:
+    # industry kept for accounts only; usage has no extras and keeps its contract columns
+    raw = {
+        "crm/accounts": (_accounts_with(industry=["Retail", "Media"]), "accounts.csv"),
+        "product/usage": (_csv("product/usage", {}), "usage.csv"),
+    }
+    result = validate_tables(
+        raw, reporting_currency="USD", extra_columns={"crm/accounts": ("industry",)}
+    )
+    assert result["crm/accounts"].clean["industry"].to_list() == ["Retail", "Media"]
+    assert result["product/usage"].clean.columns == TABLES["product/usage"].column_names
+
+
+def test_validate_extracted_keeps_requested_non_contract_columns() -> None:
+    # the run asked for account_id, created_at and the segment dimension industry: the contract
+    # is narrowed to the first two and industry is kept as an extra
+    requested = ("account_id", "created_at", "industry")
+    frame = (
+        _accounts_with(industry=["Retail", "Media"]).select("_row_number", *requested).collect()
+    )
+    extracted = {"crm/accounts": Extracted("crm/accounts", "accounts.csv", frame, requested)}
+    result = validate_extracted.fn(extracted, "USD")
+    assert result["crm/accounts"].clean.columns == list(requested)
+    assert result["crm/accounts"].clean["industry"].to_list() == ["Retail", "Media"]
+    without = {
+        "crm/accounts": Extracted("crm/accounts", "accounts.csv", frame.drop("industry"), requested)
+    }
+    with pytest.raises(ContractError, match=r"column 'industry': missing"):
+        validate_extracted.fn(without, "USD")

@@ -26,7 +26,7 @@ from tasks.extract.plan import plan_reads
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, months_between
 from tasks.kpis.snapshot import compute_snapshots
-from tasks.validate import ValidatedTable, validate_tables
+from tasks.validate import validate_tables
 
 REFERENCE_SQL = Path(__file__).parents[2] / "reference" / "duckdb_kpis.sql"
 START, END = date(2025, 1, 1), date(2025, 12, 31)
@@ -67,26 +67,51 @@ AMOUNTS = (
 COMPARED = (*COUNTS, *AMOUNTS)
 REL_TOL = 1e-6
 KEYS = ["snapshot_date", "grain", "segment", "metric"]
+RESULT_SCHEMA = {
+    "snapshot_date": pl.Date,
+    "grain": pl.String,
+    "segment": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+}
+FX_FROM = date(2025, 2, 15)
 
 
-def validated_tables(root: Path, policy: Policy) -> dict[str, ValidatedTable]:
-    """Read the pass's planned tables from a folder and validate them as the flows do."""
+def clean_tables(root: Path, policy: Policy) -> dict[str, pl.DataFrame]:
+    """Read the pass's planned tables from a folder, validate them as the flows do, keep clean."""
     source = FolderSource(root)
     extracted = [read_table(source, read) for read in plan_reads(PERIODS, policy, DIMENSIONS)]
     present = {e.table: e for e in extracted if e is not None}
     raw = {name: (e.frame.lazy(), e.origin) for name, e in present.items()}
     specs = {name: TABLES[name].only(e.columns) for name, e in present.items()}
-    return validate_tables(raw, reporting_currency=policy.reporting_currency, specs=specs)
+    validated = validate_tables(raw, reporting_currency=policy.reporting_currency, specs=specs)
+    return {name: table.clean for name, table in validated.items()}
 
 
-def polars_kpis(tables: dict[str, ValidatedTable], policy: Policy) -> pl.DataFrame:
+def with_edge_cases(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The same company with rarer cases: fx rates only from FX_FROM, some segments unknown.
+
+    Every state before FX_FROM then converts at the earliest rate, and every 7th account's
+    NULL segment must land in `segment=unknown`.
+    """
+    fx = tables["billing/fx_rates"].filter(pl.col("date") >= FX_FROM)
+    accounts = tables["crm/accounts"].with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0)
+        .then(pl.lit(None, pl.String))
+        .otherwise(pl.col("segment"))
+        .alias("segment")
+    )
+    return {**tables, "billing/fx_rates": fx, "crm/accounts": accounts}
+
+
+def polars_kpis(tables: dict[str, pl.DataFrame], policy: Policy) -> pl.DataFrame:
     """The compared metrics as computed by the project's polars KPI pass."""
-    inputs = KpiInputs.from_tables({name: t.clean.lazy() for name, t in tables.items()})
+    inputs = KpiInputs.from_tables({name: frame.lazy() for name, frame in tables.items()})
     kpis = compute_snapshots(inputs, PERIODS, policy, DIMENSIONS).kpis
     return kpis.filter(pl.col("metric").is_in(COMPARED)).select(*KEYS, "value")
 
 
-def duckdb_kpis(tables: dict[str, ValidatedTable], policy: Policy, workdir: Path) -> pl.DataFrame:
+def duckdb_kpis(tables: dict[str, pl.DataFrame], policy: Policy, workdir: Path) -> pl.DataFrame:
     """The compared metrics as computed by the reference SQL over the same clean rows."""
     spine = pl.DataFrame(
         {
@@ -94,7 +119,7 @@ def duckdb_kpis(tables: dict[str, ValidatedTable], policy: Policy, workdir: Path
             "grain": ["day"] * len(PERIODS.days) + ["month"] * len(PERIODS.months),
         }
     )
-    frames = {rel: tables[name].clean for rel, name in RELATIONS.items()}
+    frames = {rel: tables[name] for rel, name in RELATIONS.items()}
     frames["snapshot_spine"] = spine
     con = duckdb.connect()
     try:
@@ -113,24 +138,35 @@ def duckdb_kpis(tables: dict[str, ValidatedTable], policy: Policy, workdir: Path
         rows = con.execute(REFERENCE_SQL.read_text(), params).fetchall()
     finally:
         con.close()
-    schema = {"snapshot_date": pl.Date, "grain": pl.String, "segment": pl.String,
-              "metric": pl.String, "value": pl.Float64}
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA, orient="row")
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+def company(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pl.DataFrame]:
+    """300 generated accounts over 2025, read and validated: the clean tables."""
+    root = tmp_path_factory.mktemp("duckdb-company")
+    generate(root, accounts=300, start=START, end=END, seed=23, fmt="csv")
+    return clean_tables(root, Policy())
+
+
+@pytest.fixture(scope="module", params=["as_generated", "edge_cases"])
+def both(
+    request: pytest.FixtureRequest,
+    company: dict[str, pl.DataFrame],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> pl.DataFrame:
     """Per (snapshot_date, grain, segment, metric): polars and duckdb values, and which has a row.
 
-    The reference emits every snapshot x segment x metric (NULL where undefined), so a polars
-    row outside it is a key the definitions do not produce; polars may leave undefined rows out.
+    `edge_cases` also moves day boundaries to Pacific/Auckland (UTC+13 in summer) for surveys and
+    tickets. The reference emits every snapshot x segment x metric (NULL where undefined), so a
+    polars row outside it is a key the definitions do not produce; polars may leave NULLs out.
     """
-    root = tmp_path_factory.mktemp("duckdb-company")
-    generate(root / "source", accounts=300, start=START, end=END, seed=23, fmt="csv")
-    policy = Policy()
-    tables = validated_tables(root / "source", policy)
+    tables, policy = company, Policy()
+    if request.param == "edge_cases":
+        tables, policy = with_edge_cases(company), Policy(timezone="Pacific/Auckland")
     ours = polars_kpis(tables, policy).rename({"value": "polars"})
-    reference = duckdb_kpis(tables, policy, root).rename({"value": "duckdb"})
+    workdir = tmp_path_factory.mktemp(f"duckdb-{request.param}")
+    reference = duckdb_kpis(tables, policy, workdir).rename({"value": "duckdb"})
     return (
         reference.with_columns(pl.lit(True).alias("in_reference"))
         .join(
@@ -155,13 +191,18 @@ def mismatches(both: pl.DataFrame, metric: str) -> pl.DataFrame:
     return rows.filter(~agree).sort("grain", "snapshot_date", "segment")
 
 
-def test_the_reference_covers_every_snapshot_segment_and_metric(both: pl.DataFrame) -> None:
-    # 6 daily dates + 12 months = 18 snapshots; 'all' plus the generator's segment labels
+def test_the_reference_covers_every_snapshot_segment_and_metric(
+    both: pl.DataFrame, request: pytest.FixtureRequest
+) -> None:
+    # 6 daily dates + 12 months = 18 snapshots; the generator's three segments, plus `unknown`
+    # for the accounts whose segment the edge case blanks
+    segments = {"all", "segment=Enterprise", "segment=Mid-Market", "segment=SMB"}
+    if request.node.callspec.params["both"] == "edge_cases":
+        segments.add("segment=unknown")
     reference = both.filter(pl.col("in_reference"))
-    segments = set(reference["segment"])
-    assert "all" in segments and len({s for s in segments if s.startswith("segment=")}) >= 2
-    assert reference.height == 18 * len(segments) * len(COMPARED)
+    assert set(reference["segment"]) == segments
     assert reference.select("snapshot_date", "grain").unique().height == 18
+    assert reference.height == 18 * len(segments) * len(COMPARED)
 
 
 def test_polars_has_no_row_outside_the_reference_grid(both: pl.DataFrame) -> None:

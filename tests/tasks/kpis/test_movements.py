@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
 import pytest
 
 from northstar.config import Policy
-from schemas.contract import ACCOUNTS, SUBSCRIPTIONS
+from schemas.contract import ACCOUNTS, INVOICES, SUBSCRIPTIONS
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.movements import (
     BridgeError,
@@ -212,3 +213,76 @@ def test_bridge_error_lists_at_most_twenty_accounts() -> None:
     text = str(err.value)
     assert "for 25 account(s)" in text
     assert text.count(": before 0.0 + movement 0.0 != after 10.0") == 20
+
+
+INV_SCHEMA = {c.name: c.dtype for c in INVOICES.columns}
+
+
+def unpaid(account: str, due: datetime, paid: datetime | None) -> dict[str, Any]:
+    """A recurring billing/invoices row due at `due`, paid at `paid` (None: still open)."""
+    return {
+        "invoice_id": f"{account}-{due.date()}",
+        "account_id": account,
+        "subscription_id": None,
+        "issued_at": due,
+        "due_at": due,
+        "paid_at": paid,
+        "amount": 60.0,
+        "tax": 0.0,
+        "currency": "USD",
+        "kind": "recurring",
+        "status": "open" if paid is None else "paid",
+    }
+
+
+def test_past_due_churns_and_reactivates_with_a_balanced_bridge() -> None:
+    # past_due_churn_days=10. s (60/month) has an invoice due Jan 25 paid Mar 20:
+    # MRR 0 from Feb 4 until Mar 20 -> February close (Jan 31 60 -> Feb 29 0): churn 60;
+    # March close (Feb 29 0 -> Mar 31 60, first paid Dec 1 before March): reactivation 60;
+    # day Mar 10 (before Feb 9: 0, after Mar 10: 0): no movement for s.
+    # c (40) has an invoice due Feb 25 still unpaid: MRR 0 from Mar 6, but c churns on Mar 1
+    # anyway -> its March churn of 40 is unchanged. Without the policy s never moves.
+    invoices = pl.LazyFrame(
+        [
+            unpaid("s", datetime(2024, 1, 25, tzinfo=UTC), datetime(2024, 3, 20, tzinfo=UTC)),
+            unpaid("c", datetime(2024, 2, 25, tzinfo=UTC), None),
+        ],
+        schema=INV_SCHEMA,
+    )
+    book = replace(BOOK, invoices=invoices)
+    pol = Policy(past_due_churn_days=10)
+    states = account_states(book, PASS, pol)
+    moves = account_movements(book, PASS, pol, states=states)
+    check_bridge(book, PASS, pol, LABELS, states=states, movements=moves)
+    got = [r for r in rows(moves, "month") if r[1] in ("s", "c")]
+    assert got == [
+        (D(2024, 2, 1), "s", "churn", 60.0, 60.0, 0.0),
+        (D(2024, 3, 1), "c", "churn", 40.0, 40.0, 0.0),
+        (D(2024, 3, 1), "s", "reactivation", 60.0, 0.0, 60.0),
+    ]
+    assert [r for r in rows(moves, "day") if r[1] == "s"] == []
+    assert [r for r in rows(account_movements(book, PASS, POLICY), "month") if r[1] == "s"] == []
+
+
+def test_cancellation_moves_the_churn_to_the_cancellation_month() -> None:
+    # c: 40 until Mar 1, cancelled 2024-02-10 -> churn_recognition="cancellation" counts the
+    # churn in February (Jan 31 40 -> Feb 29 0) instead of March; the bridge still balances
+    sub_schema = {col.name: col.dtype for col in SUBSCRIPTIONS.all_columns}
+    assert BOOK.subscriptions is not None
+    subs = BOOK.subscriptions.with_columns(
+        pl.when(pl.col("account_id") == "c")
+        .then(pl.lit(datetime(2024, 2, 10, 12, tzinfo=UTC)))
+        .otherwise(None)
+        .alias("cancelled_at")
+    ).cast(sub_schema)  # type: ignore[arg-type]
+    book = replace(BOOK, subscriptions=subs)
+    pol = Policy(churn_recognition="cancellation")
+    states = account_states(book, PASS, pol)
+    moves = account_movements(book, PASS, pol, states=states)
+    check_bridge(book, PASS, pol, LABELS, states=states, movements=moves)
+    assert [r for r in rows(moves, "month") if r[1] == "c"] == [
+        (D(2024, 2, 1), "c", "churn", 40.0, 40.0, 0.0)
+    ]
+    assert [r for r in rows(account_movements(book, PASS, POLICY), "month") if r[1] == "c"] == [
+        (D(2024, 3, 1), "c", "churn", 40.0, 40.0, 0.0)
+    ]

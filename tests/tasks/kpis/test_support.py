@@ -48,6 +48,8 @@ def ticket(
     replies: int = 1,
     reopens: int = 0,
     handle_seconds: float | None = None,
+    priority: str = "normal",
+    channel: str = "email",
 ) -> dict[str, Any]:
     """One helpdesk ticket row; the first response comes `response_after_min` after creation."""
     created_at = ts(created)
@@ -60,8 +62,8 @@ def ticket(
         else created_at + timedelta(minutes=response_after_min),
         "solved_at": None if solved is None else ts(solved),
         "status": "open" if solved is None else "solved",
-        "channel": "email",
-        "priority": "normal",
+        "channel": channel,
+        "priority": priority,
         "agent_replies": replies,
         "reopens": reopens,
         "handle_seconds": handle_seconds,
@@ -74,11 +76,15 @@ def run(
     days: tuple[date, ...] = (JAN10,),
     months: tuple[date, ...] = (),
     timezone: str = "UTC",
+    sla: dict[str, float] | None = None,
 ) -> pl.DataFrame:
-    """support_kpis over the given tickets, collected."""
+    """support_kpis over the given tickets, collected (`sla` replaces the policy's targets)."""
     tickets = pl.LazyFrame(rows, schema={c.name: c.dtype for c in TICKETS.columns})
     inputs = KpiInputs(accounts=ACCOUNT_ROWS, tickets=tickets)
-    policy = Policy.model_validate({"timezone": timezone})
+    settings: dict[str, Any] = {"timezone": timezone}
+    if sla is not None:
+        settings["sla_first_response_minutes"] = sla
+    policy = Policy.model_validate(settings)
     return support_kpis(inputs, Periods.of(days, months), policy, LABELS).collect()
 
 
@@ -289,3 +295,160 @@ def test_a_response_after_the_snapshot_day_is_not_yet_known() -> None:
     row = kpi(run(rows), "first_response_minutes_median")
     assert row["value"] == pytest.approx(60.0)
     assert row["denominator"] == 1
+
+
+def test_p90_of_ten_values_interpolates_linearly() -> None:
+    # Ten tickets created and solved on 01-09; responses after 25, 5, 120, 15, 40, 10, 35, 60, 20,
+    # 30 minutes and resolutions after hours 1 .. 10.
+    # Linear p90 of n = 10 sorted values x[0..9]: position 0.9 x (10 - 1) = 8.1, so
+    # p90 = x[8] + 0.1 x (x[9] - x[8]).
+    #   responses sorted 5 10 15 20 25 30 35 40 60 120 -> 60 + 0.1 x (120 - 60) = 66 minutes
+    #   resolutions 1 .. 10 hours                       -> 9 + 0.1 x (10 - 9)   = 9.1 hours
+    # The medians stay as they were: (25 + 30) / 2 = 27.5 minutes and (5 + 6) / 2 = 5.5 hours.
+    minutes = [25, 5, 120, 15, 40, 10, 35, 60, 20, 30]
+    rows = [
+        ticket(
+            f"t{i}",
+            "2026-01-09 00:00",
+            response_after_min=m,
+            solved=f"2026-01-09 {i:02d}:00",
+        )
+        for i, m in enumerate(minutes, start=1)
+    ]
+    out = run(rows)
+    response = kpi(out, "first_response_minutes_p90")
+    assert (response["value"], response["denominator"]) == (pytest.approx(66.0), 10)
+    assert response["numerator"] is None
+    resolution = kpi(out, "resolution_hours_p90")
+    assert (resolution["value"], resolution["denominator"]) == (pytest.approx(9.1), 10)
+    assert kpi(out, "first_response_minutes_median")["value"] == pytest.approx(27.5)
+    assert kpi(out, "resolution_hours_median")["value"] == pytest.approx(5.5)
+
+
+def test_reopen_rate_over_tickets_solved_in_the_window() -> None:
+    # Solved in the window: t1 0 reopens, t2 2 reopens, t3 1 reopen, t4 0 reopens.
+    # t5 was reopened but is not solved, t6 was reopened but solved before the window (12-01).
+    # reopen_rate = 2 reopened / 4 solved = 0.5; SMB (t1, t2) 1/2, Enterprise (t3, t4) 1/2.
+    solved = "2026-01-09 12:00"
+    rows = [
+        ticket("t1", "2026-01-09 08:00", solved=solved),
+        ticket("t2", "2026-01-09 08:00", solved=solved, reopens=2),
+        ticket("t3", "2026-01-09 08:00", solved=solved, reopens=1, account="a2"),
+        ticket("t4", "2026-01-09 08:00", solved=solved, account="a2"),
+        ticket("t5", "2026-01-09 08:00", reopens=1),
+        ticket("t6", "2025-11-30 08:00", solved="2025-12-01 08:00", reopens=1),
+    ]
+    out = run(rows)
+    row = kpi(out, "reopen_rate")
+    assert (row["value"], row["numerator"], row["denominator"]) == (0.5, 2, 4)
+    for segment in ("segment=SMB", "segment=Enterprise"):
+        part = kpi(out, "reopen_rate", segment=segment)
+        assert (part["numerator"], part["denominator"]) == (1, 2)
+
+
+def test_sla_breach_per_priority_as_known_at_each_state_date() -> None:
+    # Targets: urgent 60, high 240, normal 480 minutes; low has no target, so never breaches.
+    # Snapshot 01-10 (state end 01-11 00:00 UTC), tickets created in the window:
+    #   u1 urgent 01-09 10:00, answered after 30            -> on time
+    #   u2 urgent 01-09 10:00, answered after 90 (a2)       -> breach (90 > 60)
+    #   h1 high   01-10 08:00, answered after 240           -> on time (exactly the target)
+    #   n1 normal 01-10 12:00, no answer; target 20:00      -> breach (elapsed by the end)
+    #   n2 normal 01-10 20:00, no answer; target 01-11 04:00 (a2) -> not yet
+    #   n3 normal 01-10 22:00, answered 01-11 08:00 (600 min), unknown on 01-10; 120 min
+    #      waited by the end < 480                          -> not yet
+    #   l1 low    01-01 09:00, never answered               -> no target, no breach
+    #   u3 urgent 2025-12-01, never answered: created before the window, left out.
+    # 01-10: 2 breaches (u2, n1) / 7 tickets; SMB 1 (n1) / 5, Enterprise 1 (u2) / 2.
+    # Snapshot 01-11 (window 12-13 .. 01-11, end 01-12 00:00): same 7 tickets; n2's target
+    # passed at 01-11 04:00 and n3 was answered after 600 > 480 minutes -> 4 breaches / 7.
+    rows = [
+        ticket("u1", "2026-01-09 10:00", response_after_min=30, priority="urgent"),
+        ticket("u2", "2026-01-09 10:00", response_after_min=90, priority="urgent", account="a2"),
+        ticket("h1", "2026-01-10 08:00", response_after_min=240, priority="high"),
+        ticket("n1", "2026-01-10 12:00"),
+        ticket("n2", "2026-01-10 20:00", account="a2"),
+        ticket("n3", "2026-01-10 22:00", response_after_min=600),
+        ticket("l1", "2026-01-01 09:00", priority="low"),
+        ticket("u3", "2025-12-01 09:00", priority="urgent"),
+    ]
+    jan11 = date(2026, 1, 11)
+    sla = {"urgent": 60.0, "high": 240.0, "normal": 480.0}
+    out = run(rows, days=(JAN10, jan11), sla=sla)
+    day = kpi(out, "sla_breach_rate")
+    assert (day["value"], day["numerator"], day["denominator"]) == (pytest.approx(2 / 7), 2, 7)
+    smb = kpi(out, "sla_breach_rate", segment="segment=SMB")
+    enterprise = kpi(out, "sla_breach_rate", segment="segment=Enterprise")
+    assert (smb["numerator"], smb["denominator"]) == (1, 5)
+    assert (enterprise["numerator"], enterprise["denominator"]) == (1, 2)
+    later = kpi(out, "sla_breach_rate", snapshot=jan11)
+    assert (later["numerator"], later["denominator"]) == (4, 7)
+
+
+def test_default_sla_targets_breach_an_unanswered_low_ticket_after_a_day() -> None:
+    # Default policy: low 1440 minutes. l1 created 01-09 08:00, unanswered: target passed at
+    # 01-10 08:00, before the end of 01-10 -> 1 breach / 1 ticket.
+    out = run([ticket("l1", "2026-01-09 08:00", priority="low")])
+    row = kpi(out, "sla_breach_rate")
+    assert (row["value"], row["numerator"], row["denominator"]) == (1.0, 1, 1)
+
+
+FOUR_ACCOUNTS = pl.LazyFrame(
+    {
+        "account_id": ["a1", "a2", "a3", "a4", "a5"],
+        "name": ["One", "Two", "Three", "Four", "Five"],
+        "created_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 5,
+        "segment": ["SMB", "Enterprise", None, "SMB", "SMB"],
+        "region": [None] * 5,
+        "owner": [None] * 5,
+    },
+    schema={c.name: c.dtype for c in ACCOUNTS.columns},
+)
+
+
+def test_self_service_rate_over_four_active_accounts() -> None:
+    # Active on 01-10: a1, a2, a3, a4 (a5 is not a paying account on that date).
+    #   a1 (SMB): two self_service tickets in the window -> counts once
+    #   a2 (Enterprise): an email ticket only -> no
+    #   a3 (unknown): a self_service ticket on 2025-12-01, before the window -> no
+    #   a4 (SMB): a self_service ticket on 01-10 -> yes
+    #   a5: a self_service ticket, but not active -> in neither part
+    # all 2 / 4 = 0.5; SMB 2 / 2; Enterprise 0 / 1; unknown 0 / 1.
+    rows = [
+        ticket("t1", "2026-01-05 08:00", channel="self_service"),
+        ticket("t2", "2026-01-06 08:00", channel="self_service"),
+        ticket("t3", "2026-01-06 08:00", account="a2"),
+        ticket("t4", "2025-12-01 08:00", account="a3", channel="self_service"),
+        ticket("t5", "2026-01-10 08:00", account="a4", channel="self_service"),
+        ticket("t6", "2026-01-10 08:00", account="a5", channel="self_service"),
+    ]
+    active = pl.LazyFrame(
+        {
+            "snapshot_date": [JAN10] * 4,
+            "grain": ["day"] * 4,
+            "account_id": ["a1", "a2", "a3", "a4"],
+            "mrr": [100.0] * 4,
+        }
+    )
+    tickets = pl.LazyFrame(rows, schema={c.name: c.dtype for c in TICKETS.columns})
+    inputs = KpiInputs(accounts=FOUR_ACCOUNTS, tickets=tickets, active=active)
+    labels = segment_labels(FOUR_ACCOUNTS, ["segment"])
+    out = support_kpis(inputs, Periods.of((JAN10,)), DEFAULT_POLICY, labels).collect()
+    rows_by_segment = {
+        s: kpi(out, "self_service_rate", segment=s)
+        for s in ("all", "segment=SMB", "segment=Enterprise", "segment=unknown")
+    }
+    got = {s: (r["numerator"], r["denominator"]) for s, r in rows_by_segment.items()}
+    assert got == {
+        "all": (2, 4),
+        "segment=SMB": (2, 2),
+        "segment=Enterprise": (0, 1),
+        "segment=unknown": (0, 1),
+    }
+    assert kpi(out, "self_service_rate")["value"] == 0.5
+
+
+def test_self_service_rate_is_left_out_without_active_accounts() -> None:
+    # No subscriptions -> inputs.active is None: every other support metric, no self-service.
+    out = run([ticket("t1", "2026-01-09 08:00", channel="self_service", response_after_min=5)])
+    assert "self_service_rate" not in set(out["metric"])
+    assert kpi(out, "sla_breach_rate")["value"] == 0.0

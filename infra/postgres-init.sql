@@ -1,0 +1,2 @@
+-- Prefect's own database beside the metrics store, owned by the same role.
+CREATE DATABASE prefect OWNER northstar;

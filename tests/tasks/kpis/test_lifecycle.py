@@ -1,0 +1,264 @@
+"""Lifecycle KPIs (renewal rate, trial conversion, time to value) on books worked by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+import pytest
+
+from northstar.config import Policy
+from schemas.contract import ACCOUNTS, SUBSCRIPTIONS, VALUE_EVENTS
+from tasks.kpis.inputs import KpiInputs
+from tasks.kpis.lifecycle import lifecycle_kpis
+from tasks.kpis.periods import Periods
+from tasks.kpis.segments import segment_labels
+
+D = date
+SUB_SCHEMA = {c.name: c.dtype for c in SUBSCRIPTIONS.columns}
+ACC_SCHEMA = {c.name: c.dtype for c in ACCOUNTS.columns}
+VALUE_SCHEMA = {c.name: c.dtype for c in VALUE_EVENTS.columns}
+POLICY = Policy()
+Row = tuple[float | None, float | None, float | None]
+MAR, MAR_20 = D(2024, 3, 1), D(2024, 3, 20)
+
+
+def sub(
+    account: str,
+    start: date,
+    end: date | None = None,
+    *,
+    period: str = "month",
+    trial_end: date | None = None,
+    amount: float = 100.0,
+) -> dict[str, Any]:
+    """One USD price period row of billing/subscriptions."""
+    return {
+        "subscription_id": f"{account}-{start}",
+        "account_id": account,
+        "plan": "pro",
+        "billing_period": period,
+        "amount": amount,
+        "discount": 0.0,
+        "currency": "USD",
+        "start_date": start,
+        "end_date": end,
+        "trial_end": trial_end,
+    }
+
+
+def at(day: date, hour: int = 10) -> datetime:
+    """A UTC timestamp on `day`."""
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def accounts(
+    segments: dict[str, str | None], created: dict[str, date] | None = None
+) -> pl.LazyFrame:
+    """crm/accounts with a segment and, optionally, a creation day (10:00 UTC) per account."""
+    ids = list(segments)
+    made = created or {}
+    return pl.LazyFrame(
+        {
+            "account_id": ids,
+            "name": ids,
+            "created_at": [at(made[a]) if a in made else at(D(2020, 1, 1)) for a in ids],
+            "segment": list(segments.values()),
+            "region": [None] * len(ids),
+            "owner": [None] * len(ids),
+        },
+        schema=ACC_SCHEMA,
+    )
+
+
+def book(
+    rows: list[dict[str, Any]],
+    segments: dict[str, str | None] | None = None,
+    created: dict[str, date] | None = None,
+    values: dict[str, datetime] | None = None,
+) -> KpiInputs:
+    """KpiInputs from subscription rows, account segments, creation days and value events."""
+    segs = segments or {r["account_id"]: "X" for r in rows}
+    events = (
+        None
+        if values is None
+        else pl.LazyFrame(
+            {"account_id": list(values), "first_value_at": list(values.values())},
+            schema=VALUE_SCHEMA,
+        )
+    )
+    return KpiInputs(
+        accounts=accounts(segs, created),
+        subscriptions=pl.LazyFrame(rows, schema=SUB_SCHEMA),
+        value_events=events,
+    )
+
+
+def kpis(
+    inputs: KpiInputs, periods: Periods, policy: Policy = POLICY
+) -> dict[tuple[date, str, str, str], Row]:
+    """{(snapshot_date, grain, segment, metric): (value, numerator, denominator)}."""
+    labels = segment_labels(inputs.accounts, ["segment"])
+    out = lifecycle_kpis(inputs, periods, policy, labels).collect()
+    return {
+        (r["snapshot_date"], r["grain"], r["segment"], r["metric"]): (
+            r["value"],
+            r["numerator"],
+            r["denominator"],
+        )
+        for r in out.iter_rows(named=True)
+    }
+
+
+def ratio(num: float, den: float) -> tuple[object, float, float]:
+    """(value, numerator, denominator) of num / den."""
+    return (pytest.approx(num / den), num, den)
+
+
+def test_renewal_worked_example_100_up_80_renewing() -> None:
+    # r00..r99: annual terms Mar 10 2023 .. Mar 10 2024; r00..r79 renew with a term from Mar 10
+    # March: 100 up for renewal, 80 renewed -> 0.8
+    # segment A = r00..r49 (all 50 renew) -> 1.0; B = r50..r99 (r50..r79 renew) -> 30 / 50
+    ids = [f"r{i:02d}" for i in range(100)]
+    end = D(2024, 3, 10)
+    rows = [sub(a, D(2023, 3, 10), end, period="year") for a in ids]
+    rows += [sub(a, end, period="year") for a in ids[:80]]
+    got = kpis(book(rows, {a: "A" if a < "r50" else "B" for a in ids}), Periods.of(months=[MAR]))
+    assert got[(MAR, "month", "all", "renewal_rate")] == ratio(80, 100)
+    assert got[(MAR, "month", "segment=A", "renewal_rate")] == ratio(50, 50)
+    assert got[(MAR, "month", "segment=B", "renewal_rate")] == ratio(30, 50)
+
+
+# x1: quarterly term ends Mar 5, next starts Mar 13 (8 days late)    -> not renewed
+# x2: quarterly term ends Mar 5, next starts Mar 12 (7 days)         -> renewed
+# x3: annual term ends Mar 18, next starts Mar 22                    -> renewed, known from Mar 22
+# x4: monthly price period ends Mar 5                                -> not a term, not counted
+# x5: annual term ends Apr 2                                         -> outside March
+# x6: annual term ends Mar 8, the account comes back Mar 8 monthly   -> renewed (any next period)
+RENEWALS = book(
+    [
+        sub("x1", D(2023, 12, 5), D(2024, 3, 5), period="quarter"),
+        sub("x1", D(2024, 3, 13), period="quarter"),
+        sub("x2", D(2023, 12, 5), D(2024, 3, 5), period="quarter"),
+        sub("x2", D(2024, 3, 12), period="quarter"),
+        sub("x3", D(2023, 3, 18), D(2024, 3, 18), period="year"),
+        sub("x3", D(2024, 3, 22), period="year"),
+        sub("x4", D(2024, 2, 5), D(2024, 3, 5)),
+        sub("x4", D(2024, 3, 5)),
+        sub("x5", D(2023, 4, 2), D(2024, 4, 2), period="year"),
+        sub("x6", D(2023, 3, 8), D(2024, 3, 8), period="year"),
+        sub("x6", D(2024, 3, 8)),
+    ]
+)
+
+
+def test_renewal_late_or_unknown_at_the_snapshot_does_not_count() -> None:
+    # March close (state Mar 31): due x1, x2, x3, x6 -> renewed x2, x3, x6 -> 3 / 4
+    # day Mar 20 (window Feb 20 .. Mar 20): due x1, x2, x3, x6; x3's renewal (Mar 22) is after
+    # the snapshot, so not yet known -> renewed x2, x6 -> 2 / 4
+    got = kpis(RENEWALS, Periods.of(days=[MAR_20], months=[MAR]))
+    assert got[(MAR, "month", "all", "renewal_rate")] == ratio(3, 4)
+    assert got[(MAR_20, "day", "all", "renewal_rate")] == ratio(2, 4)
+
+
+def test_nothing_up_for_renewal_gives_null() -> None:
+    # February: no term ends in the month -> 0 / 0 -> NULL, row still present
+    got = kpis(RENEWALS, Periods.of(months=[D(2024, 2, 1)]))
+    assert got[(D(2024, 2, 1), "month", "all", "renewal_rate")] == (None, 0.0, 0.0)
+
+
+# t1: trial Mar 1 .. Mar 15, then paid (open)                       -> converted on Mar 15
+# t2: trial Mar 1 .. Mar 15, period ends at trial_end (lapsed)      -> not converted
+# t3: trial ends Mar 10 (lapsed), buys again Mar 20 (10 days later)  -> not converted
+# t4: trial ends Mar 25, then paid                                  -> after the Mar 20 window
+# t5: trial ends Mar 18 (lapsed), buys Mar 22 (4 days later)        -> converted, known Mar 22
+TRIALS = book(
+    [
+        sub("t1", MAR, trial_end=D(2024, 3, 15)),
+        sub("t2", MAR, D(2024, 3, 15), trial_end=D(2024, 3, 15)),
+        sub("t3", MAR, D(2024, 3, 10), trial_end=D(2024, 3, 10)),
+        sub("t3", D(2024, 3, 20)),
+        sub("t4", D(2024, 3, 11), trial_end=D(2024, 3, 25)),
+        sub("t5", D(2024, 3, 4), D(2024, 3, 18), trial_end=D(2024, 3, 18)),
+        sub("t5", D(2024, 3, 22)),
+    ]
+)
+
+
+def test_trial_conversion_converted_over_ended() -> None:
+    # March close: ended t1..t5 (5); converted t1, t4, t5 -> 3 / 5
+    # day Mar 20: ended t1, t2, t3, t5 (t4 ends Mar 25); t5's payment (Mar 22) not yet known
+    # -> converted t1 only -> 1 / 4
+    got = kpis(TRIALS, Periods.of(days=[MAR_20], months=[MAR]))
+    assert got[(MAR, "month", "all", "trial_conversion_rate")] == ratio(3, 5)
+    assert got[(MAR_20, "day", "all", "trial_conversion_rate")] == ratio(1, 4)
+
+
+# Value events. Creation 10:00 UTC; days to first value (UTC dates):
+# v1 Mar 1 -> Mar 4: 3 | v2 Mar 2 -> Mar 12: 10 | v3 Feb 22 -> Mar 1: 8 (2024 is a leap year)
+# v4 Mar 1 -> Mar 21: 20 | v5 Mar 1 -> Mar 31 23:30 UTC: 30 (Apr 1 in Berlin) | v6 value in April
+VALUES = book(
+    [sub(a, D(2024, 1, 1)) for a in ("v1", "v2", "v3", "v4", "v5", "v6")],
+    created={
+        "v1": MAR,
+        "v2": D(2024, 3, 2),
+        "v3": D(2024, 2, 22),
+        "v4": MAR,
+        "v5": MAR,
+        "v6": MAR,
+    },
+    values={
+        "v1": at(D(2024, 3, 4)),
+        "v2": at(D(2024, 3, 12)),
+        "v3": at(MAR),
+        "v4": at(D(2024, 3, 21)),
+        "v5": datetime(2024, 3, 31, 23, 30, tzinfo=UTC),
+        "v6": at(D(2024, 4, 2)),
+    },
+)
+
+
+def test_time_to_value_from_value_events() -> None:
+    # UTC: March sample 3, 8, 10, 20, 30 -> median 10 over 5 accounts
+    # Berlin: v5's value falls on Apr 1 -> 3, 8, 10, 20 -> even count: (8 + 10) / 2 = 9 over 4
+    # (subscriptions start Jan 1: with value events the first paid day plays no part)
+    utc = kpis(VALUES, Periods.of(months=[MAR]))
+    assert utc[(MAR, "month", "all", "time_to_value_days")] == (10.0, None, 5.0)
+    berlin = kpis(VALUES, Periods.of(months=[MAR]), Policy(timezone="Europe/Berlin"))
+    assert berlin[(MAR, "month", "all", "time_to_value_days")] == (9.0, None, 4.0)
+
+
+def test_time_to_value_falls_back_to_the_first_paid_day() -> None:
+    # no value events: p1 created Mar 1, trial to Mar 15 -> first paid Mar 15: 14 days
+    # p2 created Mar 3, paid from Mar 5: 2 days; p3 paid Feb 10 (outside March); p4 never pays
+    # March: 14, 2 -> median (2 + 14) / 2 = 8 over 2; counting trial days as paid must not
+    # move p1's first paid day to its trial start, so the policy gives the same 8
+    inputs = book(
+        [
+            sub("p1", MAR, trial_end=D(2024, 3, 15)),
+            sub("p2", D(2024, 3, 5)),
+            sub("p3", D(2024, 2, 10)),
+        ],
+        segments={"p1": "X", "p2": "X", "p3": "X", "p4": "X"},
+        created={"p1": MAR, "p2": D(2024, 3, 3), "p3": D(2024, 2, 1), "p4": D(2024, 3, 10)},
+    )
+    got = kpis(inputs, Periods.of(months=[MAR]))
+    assert got[(MAR, "month", "all", "time_to_value_days")] == (8.0, None, 2.0)
+    trials_paid = kpis(inputs, Periods.of(months=[MAR]), Policy(exclude_trials=False))
+    assert trials_paid[(MAR, "month", "all", "time_to_value_days")] == (8.0, None, 2.0)
+
+
+def test_without_subscriptions_only_time_to_value_from_value_events() -> None:
+    # v1 Mar 1 -> Mar 4: 3 days; no subscriptions: no renewal or trial rows
+    inputs = KpiInputs(
+        accounts=accounts({"v1": "X"}, {"v1": MAR}),
+        value_events=pl.LazyFrame(
+            {"account_id": ["v1"], "first_value_at": [at(D(2024, 3, 4))]}, schema=VALUE_SCHEMA
+        ),
+    )
+    got = kpis(inputs, Periods.of(months=[MAR]))
+    assert got == {
+        (MAR, "month", "all", "time_to_value_days"): (3.0, None, 1.0),
+        (MAR, "month", "segment=X", "time_to_value_days"): (3.0, None, 1.0),
+    }
