@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from prefect import flow
+from prefect import Flow, flow
 
 from flows.pipeline import RunSummary, run_name, run_pass
 from northstar.config import load_settings
@@ -18,11 +19,33 @@ def backfill(
     source: str | None = None,
     store: str | None = None,
     config: str | None = None,
+    partitions: int = 1,
 ) -> RunSummary:
-    """Days start..end and the calendar months wholly inside them, computed together."""
+    """Days start..end and the calendar months wholly inside them, computed together
+    (or in `partitions` month-aligned parts on the task runner, e.g. a Dask cluster)."""
     if end < start:
         raise ValueError(f"backfill end {end} is before start {start}")
     settings = load_settings(config, source=source, store=store)
     periods = Periods.of(days=days_between(start, end), months=months_between(start, end))
-    parameters = {"start": start.isoformat(), "end": end.isoformat(), "source": settings.source}
-    return run_pass("backfill", periods, settings, parameters)
+    parameters: dict[str, Any] = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "source": settings.source,
+        "partitions": partitions,
+    }
+    return run_pass("backfill", periods, settings, parameters, partitions=partitions)
+
+
+def on_dask(address: str | None = None, workers: int = 2) -> Flow[..., RunSummary]:
+    """The backfill flow with its tasks on a Dask cluster: an existing scheduler at `address`,
+    or a LocalCluster of `workers` processes started for the run."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        runner = DaskTaskRunner(address=address)
+    else:
+        runner = DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True},
+        )
+    return backfill.with_options(task_runner=runner)  # type: ignore[arg-type]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
@@ -12,8 +14,8 @@ from prefect.runtime import flow_run
 
 from northstar.config import Settings
 from northstar.resources import open_resources
-from tasks.compute import compute_kpis
-from tasks.extract import Extracted, extract_table
+from tasks.compute import compute_kpis, compute_partitioned
+from tasks.extract import extract_table
 from tasks.extract.plan import plan_reads
 from tasks.kpis.periods import Periods
 from tasks.load import load_snapshot
@@ -46,35 +48,53 @@ def run_name(prefix: str, *parameters: str) -> Callable[[], str]:
 
 
 def run_pass(
-    flow: str, periods: Periods, settings: Settings, parameters: dict[str, Any]
+    flow: str,
+    periods: Periods,
+    settings: Settings,
+    parameters: dict[str, Any],
+    *,
+    partitions: int = 1,
 ) -> RunSummary:
-    """Run one vectorized pass over `periods`; the `runs` row says how it ended, success or not."""
+    """Run one vectorized pass over `periods`; the `runs` row says how it ended, success or not.
+
+    With `partitions` > 1 the snapshots are computed in month-aligned partitions on the flow's
+    task runner (threads by default, a Dask cluster for a distributed backfill).
+    """
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
     resources = open_resources(settings)
-    policy = settings.policy
-    resources.store.start_run(run_id, flow, parameters, policy.as_json(), policy.policy_hash)
+    policy, store = settings.policy, resources.store
+    store.start_run(run_id, flow, parameters, policy.as_json(), policy.policy_hash)
     tables: dict[str, dict[str, Any]] = {}
     try:
         reads = plan_reads(periods, policy, settings.segment_dimensions)
         extract = extract_table.with_options(retries=settings.extract_retries)
         futures = [extract.submit(resources.source, read) for read in reads]
-        extracted: dict[str, Extracted] = {
-            e.table: e for e in (f.result() for f in futures) if e is not None
-        }
+        extracted = {e.table: e for e in (f.result() for f in futures) if e is not None}
         validated = validate_extracted(extracted, policy.reporting_currency)
         tables = table_counts(validated)
-        result = compute_kpis(validated, periods, policy, settings.segment_dimensions)
-        rows = load_snapshot(resources.store, run_id, policy.policy_hash, result, validated)
+        if partitions > 1:
+            with tempfile.TemporaryDirectory(prefix="northstar-stage-") as staging:
+                result = compute_partitioned(
+                    validated,
+                    periods,
+                    policy,
+                    settings.segment_dimensions,
+                    partitions=partitions,
+                    staging=Path(staging),
+                )
+        else:
+            result = compute_kpis(validated, periods, policy, settings.segment_dimensions)
+        rows = load_snapshot(store, run_id, policy.policy_hash, result, validated)
+        store.finish_run(run_id, status="succeeded", tables=tables, skipped=result.skipped)
     except BaseException as exc:
-        resources.store.finish_run(run_id, status="failed", tables=tables, error=str(exc))
+        store.finish_run(run_id, status="failed", tables=tables, error=str(exc))
         raise
     finally:
-        resources.store.dispose()
-    resources.store.finish_run(run_id, status="succeeded", tables=tables, skipped=result.skipped)
+        store.dispose()
     for skip in result.skipped:
         logger.warning(
-            "skipped %s metrics: source lacks %s", skip["family"], skip["missing_tables"]
+            "skipped %s metrics: source lacks %s", skip["metrics"], skip["missing_tables"]
         )
     logger.info(
         "loaded %d KPI rows for %d days and %d months", rows, len(periods.days), len(periods.months)

@@ -172,14 +172,30 @@ def run_monthly(
 
 @app.command()
 def backfill(
-    start: Day, end: Day, source: SourceOpt = None, store: StoreOpt = None, config: ConfigOpt = None
+    start: Day,
+    end: Day,
+    source: SourceOpt = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    partitions: Annotated[
+        int, typer.Option(min=1, help="Month-aligned partitions computed in parallel.")
+    ] = 1,
+    dask_address: Annotated[
+        str | None, typer.Option(help="Run partitions on this Dask scheduler (tcp://host:8786).")
+    ] = None,
+    dask_workers: Annotated[
+        int, typer.Option(min=0, help="Run partitions on a local Dask cluster of N processes.")
+    ] = 0,
 ) -> None:
-    """Every day and every complete month from START to END, in one vectorized pass."""
+    """Every day and every complete month from START to END, in vectorized passes."""
     from flows.backfill import backfill as backfill_flow
+    from flows.backfill import on_dask
 
     if end < start:
         raise typer.BadParameter("--end must not be before --start")
-    summary = guarded(lambda: backfill_flow(start, end, source, store, _str(config)))
+    use_dask = dask_address is not None or dask_workers > 0
+    flow = on_dask(dask_address, dask_workers or 2) if use_dask else backfill_flow
+    summary = guarded(lambda: flow(start, end, source, store, _str(config), partitions))
     _print_summary(summary)
 
 

@@ -1,16 +1,24 @@
-"""Compute: the Prefect task that runs one vectorized KPI pass over validated tables."""
+"""Compute: the Prefect tasks that run vectorized KPI passes over validated tables.
+
+One pass computes every snapshot at once. A long backfill may split its snapshots into
+month-aligned partitions computed in parallel (threads, or a Dask cluster): the validated tables
+are staged once as parquet and each partition task reads them by path, so no dataframe is
+shipped to a worker (for a remote cluster, the staging folder must be shared storage).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import polars as pl
 from prefect import task
 from prefect.cache_policies import NONE
 
 from northstar.config import Policy
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods
-from tasks.kpis.snapshot import SnapshotResult, compute_snapshots
+from tasks.kpis.snapshot import SnapshotResult, compute_snapshots, merge_results
 from tasks.validate import ValidatedTable
 
 
@@ -24,3 +32,41 @@ def compute_kpis(
     """All snapshots of the pass in one go: days and months, every segment."""
     inputs = KpiInputs.from_tables({name: v.clean.lazy() for name, v in validated.items()})
     return compute_snapshots(inputs, periods, policy, dimensions)
+
+
+def stage_tables(validated: Mapping[str, ValidatedTable], folder: Path) -> dict[str, str]:
+    """Write each clean table to `folder` as parquet; returns table name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, table in validated.items():
+        path = folder / f"{name.replace('/', '__')}.parquet"
+        table.clean.write_parquet(path)
+        paths[name] = str(path)
+    return paths
+
+
+@task(name="compute-partition", task_run_name="compute-{periods.label}", cache_policy=NONE)
+def compute_partition(
+    staged: Mapping[str, str], periods: Periods, policy: Policy, dimensions: Sequence[str]
+) -> SnapshotResult:
+    """One partition's snapshots, read lazily from the staged tables."""
+    inputs = KpiInputs.from_tables({name: pl.scan_parquet(path) for name, path in staged.items()})
+    return compute_snapshots(inputs, periods, policy, dimensions)
+
+
+def compute_partitioned(
+    validated: Mapping[str, ValidatedTable],
+    periods: Periods,
+    policy: Policy,
+    dimensions: Sequence[str],
+    *,
+    partitions: int,
+    staging: Path,
+) -> SnapshotResult:
+    """Submit one task per month-aligned partition to the flow's task runner; merge the results."""
+    staged = stage_tables(validated, staging)
+    futures = [
+        compute_partition.submit(staged, part, policy, dimensions)
+        for part in periods.split(partitions)
+    ]
+    return merge_results([f.result() for f in futures])

@@ -468,7 +468,7 @@ def simulate(acc: Accounts, tl: Timeline, health: np.ndarray, seed: int) -> Life
     return _Simulation(acc, tl, health, rng_for(seed, 3), rng_for(seed, 10)).run()
 
 
-def _cancelled_at(p: dict[str, np.ndarray]) -> pl.Series:
+def cancelled_at(p: dict[str, np.ndarray]) -> pl.Series:
     """When the cancellation ending a period was asked for, never before the period began.
 
     A period that started after the decision (a seat change during the notice) carries the
@@ -494,7 +494,7 @@ def subscriptions_table(lc: Lifecycle, acc: Accounts) -> pl.DataFrame:
             "start_date": dates(p["start"]),
             "end_date": maybe_dates(p["end"]),
             "trial_end": maybe_dates(p["trial"]),
-            "cancelled_at": _cancelled_at(p),
+            "cancelled_at": cancelled_at(p),
         }
     )
     return frame.sort("subscription_id", "start_date").select(

@@ -18,7 +18,7 @@ from northstar.generate.timeline import US_PER_DAY, US_PER_SECOND, Timeline, ids
 from schemas.contract import WEB_SESSIONS
 
 SESSIONS_PER_SIGNUP = 30.0
-SMOOTHING_DAYS = 28
+SMOOTHING_DAYS = 29
 BASE_SIGNUPS_PER_DAY = 0.2
 WEEKEND_FACTOR = 0.6
 BOUNCE_SHARE = 0.48
@@ -39,9 +39,10 @@ class Sessions:
 def signup_curve(signups: np.ndarray, window: int, floor: float) -> np.ndarray:
     """Sign-ups per day averaged over a centred window (edges average what they have), floored.
 
-    Traffic follows demand, not each day's luck, so it uses the smoothed curve.
+    Traffic follows demand, not each day's luck, so it uses the smoothed curve. The window
+    shrinks to the range when the range is shorter.
     """
-    kernel = np.ones(window)
+    kernel = np.ones(min(window, len(signups)))
     total = np.convolve(signups, kernel, mode="same")
     days = np.convolve(np.ones(len(signups)), kernel, mode="same")
     return np.asarray(np.maximum(total / days, floor))

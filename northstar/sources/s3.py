@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -62,6 +63,7 @@ class S3Source:
     """An `s3://bucket/prefix` holding one object or parquet prefix per contract table."""
 
     def __init__(self, uri: str, *, endpoint_url: str | None = None, retries: int = 3) -> None:
+        self._spec = (uri, endpoint_url, retries)
         self.bucket, self.prefix = split_s3_uri(uri)
         self.description = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         endpoint = resolve_endpoint(endpoint_url)
@@ -77,6 +79,11 @@ class S3Source:
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except (BotoCoreError, ClientError) as err:
             raise SourceError(f"cannot list S3 source {self.description}: {err}") from err
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as the spec, so a Dask worker opens its own client (clients do not pickle)."""
+        uri, endpoint_url, retries = self._spec
+        return partial(S3Source, endpoint_url=endpoint_url, retries=retries), (uri,)
 
     def _key(self, relative: str) -> str:
         """The object key of a path relative to the source prefix."""

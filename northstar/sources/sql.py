@@ -34,6 +34,7 @@ class SqlSource:
     """A database whose tables carry the contract names (`crm_accounts` or schema `crm`)."""
 
     def __init__(self, url: str) -> None:
+        self._url = url
         self.engine = _engine(url)
         self.description = self.engine.url.render_as_string(hide_password=True)
         try:
@@ -43,6 +44,10 @@ class SqlSource:
         except SQLAlchemyError as err:
             message = f"cannot connect to source database {self.description}: {err}"
             raise SourceError(message) from err
+
+    def __reduce__(self) -> tuple[type[SqlSource], tuple[str]]:
+        """Pickle as the URL, so a Dask worker opens its own engine (engines do not pickle)."""
+        return SqlSource, (self._url,)
 
     def _find(self, table: str) -> tuple[str | None, str] | None:
         """(schema, name) of the database table holding `table`, or None."""

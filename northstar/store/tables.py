@@ -107,6 +107,15 @@ alerts = sa.Table(
     sa.Column("last_notified_at", _stamp()),
     sa.Column("channels", _json()),
     sa.Index(None, "state"),
+    sa.Column("metric", sa.String()),
+    sa.Column("clear_threshold", sa.Double),
+    sa.Column("transition", sa.String()),
+    sa.Column("notify_status", sa.String()),
+    sa.Column("notify_attempts", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("deliveries", _json()),
+    sa.Column("run_id", sa.String()),
+    sa.Column("updated_at", _stamp()),
 )
 
 quarantine = sa.Table(

@@ -46,17 +46,13 @@ def _month_number(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
 def _grid(members: pl.LazyFrame, through: date) -> pl.LazyFrame:
     """(cohort_month, size, month_end, month_number): each cohort x each month end up to through."""
     sizes = members.group_by("cohort_month").agg(pl.len().alias("size"))
-    month_ends = (
-        sizes.select(
-            pl.date_range(
-                pl.coalesce(pl.col("cohort_month").min(), pl.lit(through)),
-                pl.lit(through),
-                "1mo",
-            ).alias("month")
-        )
-        .explode("month")
-        .select(pl.col("month").dt.month_end().alias("month_end"))
-    )
+    month_ends = sizes.select(
+        pl.date_range(
+            pl.coalesce(pl.col("cohort_month").min(), pl.lit(through)),
+            pl.lit(through),
+            "1mo",
+        ).alias("month")
+    ).select(pl.col("month").dt.month_end().alias("month_end"))
     return (
         sizes.join(month_ends, how="cross")
         .filter(pl.col("month_end") >= pl.col("cohort_month"))

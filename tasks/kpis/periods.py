@@ -75,6 +75,28 @@ class Periods:
         )
 
     @property
+    def label(self) -> str:
+        """A short readable name, e.g. `2026-01-01..2026-03-31`."""
+        return f"{self.first_date}..{self.last_date}"
+
+    def split(self, parts: int) -> list[Periods]:
+        """At most `parts` partitions of whole calendar months, in date order.
+
+        A month's daily snapshots and its close stay together, so each partition is a valid
+        pass on its own and the union of the partitions' results equals one pass over all.
+        """
+        months = sorted({month_start(d) for d in self.days} | set(self.months))
+        size = -(-len(months) // max(1, parts))
+        chunks = [set(months[i : i + size]) for i in range(0, len(months), size)]
+        return [
+            Periods(
+                tuple(d for d in self.days if month_start(d) in chunk),
+                tuple(m for m in self.months if m in chunk),
+            )
+            for chunk in chunks
+        ]
+
+    @property
     def first_date(self) -> date:
         """Earliest date any snapshot reads, before windows are applied."""
         return min([*self.days, *self.months])

@@ -33,6 +33,7 @@ FAMILIES: dict[Family, KpiFamily] = {
     "usage": usage_kpis,
 }
 
+
 @dataclass(frozen=True)
 class SnapshotResult:
     """KPI rows (with units), monthly MRR movements, and the families skipped for lack of tables."""
@@ -102,4 +103,16 @@ def _with_units(kpis: pl.DataFrame) -> pl.DataFrame:
     units = pl.DataFrame({"metric": list(REGISTRY), "unit": [m.unit for m in REGISTRY.values()]})
     return kpis.join(units, on="metric", how="left").sort(
         "grain", "snapshot_date", "metric", "segment"
+    )
+
+
+def merge_results(results: Sequence[SnapshotResult]) -> SnapshotResult:
+    """One result from the results of disjoint partitions of a pass."""
+    kpis = pl.concat([r.kpis for r in results], how="vertical_relaxed")
+    movements = [r.movements for r in results if r.movements is not None]
+    skipped = results[0].skipped if results else []
+    return SnapshotResult(
+        kpis.sort("grain", "snapshot_date", "metric", "segment"),
+        pl.concat(movements) if movements else None,
+        skipped,
     )

@@ -26,3 +26,13 @@ def company_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("company-parquet")
     generate(out, accounts=150, start=SOURCE_START, end=SOURCE_END, seed=11, fmt="parquet")
     return out
+
+
+@pytest.fixture(scope="session")
+def company_year(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 accounts from mid-2024 to the end of 2025: a full year of history to backfill."""
+    out = tmp_path_factory.mktemp("company-year")
+    generate(
+        out, accounts=120, start=date(2024, 7, 1), end=date(2025, 12, 31), seed=5, fmt="parquet"
+    )
+    return out

@@ -71,11 +71,19 @@ def test_deployments_point_at_the_flows_and_the_compose_work_pool() -> None:
 def test_s3_policy_is_least_privilege() -> None:
     policy = json.loads((INFRA / "iam" / "northstar-s3-policy.json").read_text())
     allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-    actions = {a for s in allows for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    actions = {
+        a for s in allows for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
     assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
     for statement in allows:
-        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
-        assert all("*" not in r.split(":::")[1].split("/")[0] for r in resources), "no bucket wildcard"
+        resources = (
+            [statement["Resource"]]
+            if isinstance(statement["Resource"], str)
+            else statement["Resource"]
+        )
+        assert all("*" not in r.split(":::")[1].split("/")[0] for r in resources), (
+            "no bucket wildcard"
+        )
         if "s3:PutObject" in statement["Action"]:
             assert resources == ["arn:aws:s3:::northstar-reports/northstar/*"]
     listing = next(s for s in allows if s["Action"] == "s3:ListBucket")

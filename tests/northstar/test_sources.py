@@ -337,3 +337,20 @@ def test_unreachable_database_error_masks_the_password() -> None:
         open_source("postgresql+psycopg://northstar:s3cr3t@127.0.0.1:1/raw")
     assert "s3cr3t" not in str(caught.value)
     assert "northstar:***@127.0.0.1:1/raw" in str(caught.value)
+
+
+def test_sources_pickle_as_their_spec_for_dask_workers(
+    s3_endpoint: str, aws: pytest.MonkeyPatch, sqlite_file: Path, folder: Path
+) -> None:
+    import pickle
+
+    s3 = open_source(f"s3://{BUCKET}/{PREFIX}", s3_endpoint_url=s3_endpoint)
+    sql = open_source(f"sqlite:///{sqlite_file}")
+    for source in (s3, sql, open_source(str(folder))):
+        clone = pickle.loads(pickle.dumps(source))
+        assert clone.description == source.description
+        table = scanned(clone.scan("crm/accounts", ["account_id"]))
+        assert (
+            table.frame.collect().height
+            == scanned(source.scan("crm/accounts", ["account_id"])).frame.collect().height
+        )

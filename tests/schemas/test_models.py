@@ -254,7 +254,11 @@ def test_orders_may_be_early_undelivered_or_unchecked() -> None:
             "order_id": ["O1", "O2", "O3"],
             "account_id": ["A1", "A1", "A2"],
             "promised_at": [promised] * 3,
-            "delivered_at": [datetime(2026, 1, 8, tzinfo=UTC), None, datetime(2026, 1, 12, tzinfo=UTC)],
+            "delivered_at": [
+                datetime(2026, 1, 8, tzinfo=UTC),
+                None,
+                datetime(2026, 1, 12, tzinfo=UTC),
+            ],
             "accurate": [True, None, False],
         },
         schema={c.name: c.dtype for c in TABLES["fulfillment/orders"].columns},

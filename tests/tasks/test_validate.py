@@ -833,9 +833,7 @@ def test_validate_extracted_keeps_requested_non_contract_columns() -> None:
     # the run asked for account_id, created_at and the segment dimension industry: the contract
     # is narrowed to the first two and industry is kept as an extra
     requested = ("account_id", "created_at", "industry")
-    frame = (
-        _accounts_with(industry=["Retail", "Media"]).select("_row_number", *requested).collect()
-    )
+    frame = _accounts_with(industry=["Retail", "Media"]).select("_row_number", *requested).collect()
     extracted = {"crm/accounts": Extracted("crm/accounts", "accounts.csv", frame, requested)}
     result = validate_extracted.fn(extracted, "USD")
     assert result["crm/accounts"].clean.columns == list(requested)

@@ -1,4 +1,8 @@
-"""End-to-end checks of `generate`: layout, contract columns and types, keys, enums, determinism."""
+"""End-to-end checks of `generate`: layout, contract columns and types, keys, enums, determinism.
+
+The shared company is written three ways: core tables as CSV, and core plus optional tables as
+CSV and as parquet.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import pytest
 from northstar.generate import generate
 from northstar.generate.writer import Format
 from schemas.contract import (
+    CORE_TABLES,
     INVOICE_KINDS,
     INVOICE_STATUSES,
     SURVEY_SCALES,
@@ -24,13 +29,21 @@ from schemas.contract import (
 
 START, END = date(2025, 1, 1), date(2026, 2, 28)
 ACCOUNTS = 200
-Generated = tuple[dict[str, pl.DataFrame], dict[str, int], str]
-PARTITIONED = ("product/usage", "helpdesk/tickets", "billing/invoices")
+Generated = tuple[dict[str, pl.DataFrame], dict[str, int], str, bool]
+PARTITIONED = ("product/usage", "helpdesk/tickets", "billing/invoices", "product/web_sessions")
+CORE = {t.name for t in CORE_TABLES}
 
 
-def _small(out: Path, seed: int, fmt: Format = "csv") -> dict[str, int]:
+def _small(out: Path, seed: int, fmt: Format = "csv", optional: bool = False) -> dict[str, int]:
     """A 200-account company over 14 months."""
-    return generate(out, accounts=ACCOUNTS, start=START, end=END, seed=seed, fmt=fmt)
+    return generate(
+        out, accounts=ACCOUNTS, start=START, end=END, seed=seed, fmt=fmt, optional=optional
+    )
+
+
+def _specs(optional: bool) -> dict[str, TableSpec]:
+    """The tables a run writes: the core ones, plus the optional ones when asked for."""
+    return TABLES if optional else {n: s for n, s in TABLES.items() if n in CORE}
 
 
 def _read(out: Path, spec: TableSpec, fmt: str) -> pl.DataFrame:
@@ -45,29 +58,33 @@ def _read(out: Path, spec: TableSpec, fmt: str) -> pl.DataFrame:
     return pl.read_parquet(base.with_suffix(".parquet"))
 
 
-@pytest.fixture(scope="module", params=["csv", "parquet"])
+@pytest.fixture(
+    scope="module",
+    params=[("csv", False), ("csv", True), ("parquet", True)],
+    ids=["csv", "csv-optional", "parquet-optional"],
+)
 def generated(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[dict[str, pl.DataFrame], dict[str, int], str]:
-    """One small company written in each format, read back table by table."""
-    fmt = request.param
+) -> Generated:
+    """One small company per format and optional flag, read back table by table."""
+    fmt, optional = request.param
     out = tmp_path_factory.mktemp(f"company-{fmt}")
-    counts = _small(out, 11, fmt)
-    tables = {name: _read(out, spec, fmt) for name, spec in TABLES.items()}
-    return tables, counts, fmt
+    counts = _small(out, 11, fmt, optional)
+    tables = {name: _read(out, spec, fmt) for name, spec in _specs(optional).items()}
+    return tables, counts, fmt, optional
 
 
 def test_every_table_is_written_and_counted(generated: Generated) -> None:
-    tables, counts, _ = generated
-    assert set(counts) == set(TABLES)
+    tables, counts, _, optional = generated
+    assert set(counts) == set(tables) == (set(TABLES) if optional else CORE)
     for name, frame in tables.items():
         assert frame.height == counts[name] > 0, name
 
 
 def test_contract_columns_have_contract_types(generated: Generated) -> None:
-    tables, _, fmt = generated
-    for name, spec in TABLES.items():
-        frame = tables[name]
+    tables, _, fmt, _ = generated
+    for name, frame in tables.items():
+        spec = TABLES[name]
         for col in spec.all_columns:
             if col.name in frame.columns or col.name in spec.column_names:
                 assert frame.schema[col.name] == col.dtype, (fmt, name, col.name)
@@ -78,13 +95,14 @@ def test_contract_columns_have_contract_types(generated: Generated) -> None:
 
 
 def test_keys_are_unique(generated: Generated) -> None:
-    tables, _, _ = generated
-    for name, spec in TABLES.items():
-        assert not tables[name].select(pl.struct(spec.key).is_duplicated().any()).item(), name
+    tables, *_ = generated
+    for name, frame in tables.items():
+        key = TABLES[name].key
+        assert not frame.select(pl.struct(key).is_duplicated().any()).item(), name
 
 
 def test_enums_stay_within_the_contract(generated: Generated) -> None:
-    tables, _, _ = generated
+    tables, *_ = generated
     allowed = {
         ("helpdesk/tickets", "status"): TICKET_STATUSES,
         ("helpdesk/tickets", "channel"): TICKET_CHANNELS,
@@ -121,7 +139,7 @@ def test_survey_scores_follow_their_scales(generated: Generated) -> None:
 
 
 def test_survey_ticket_ids_point_to_solved_tickets(generated: Generated) -> None:
-    tables, _, _ = generated
+    tables, *_ = generated
     about = tables["crm/surveys"].filter(pl.col("ticket_id").is_not_null())
     joined = about.join(tables["helpdesk/tickets"], on="ticket_id", how="left")
     assert about.height > 0
@@ -133,19 +151,32 @@ def test_survey_ticket_ids_point_to_solved_tickets(generated: Generated) -> None
 
 
 def test_events_fall_inside_the_range(generated: Generated) -> None:
-    tables, _, _ = generated
+    tables, *_ = generated
     inside = {
         "product/usage": "date",
         "helpdesk/tickets": "created_at",
         "crm/surveys": "responded_at",
         "crm/costs": "month",
         "billing/invoices": "issued_at",
+        "crm/referrals": "referred_at",
+        "product/web_sessions": "started_at",
+        "fulfillment/orders": "delivered_at",
+        "product/value_events": "first_value_at",
     }
+    history = {"billing/invoices", "product/value_events"}
     for name, column in inside.items():
+        if name not in tables:
+            continue
         days = tables[name][column].cast(pl.Date)
         assert days.max() <= END, name  # type: ignore[operator]
-        if name != "billing/invoices":
+        if name not in history:
             assert days.min() >= START, name  # type: ignore[operator]
+
+
+def test_optional_tables_are_written_only_when_asked(generated: Generated) -> None:
+    _, counts, _, optional = generated
+    assert optional == ("product/web_sessions" in counts)
+    assert all(name in counts for name in CORE)
 
 
 def test_tickets_respond_and_solve_after_creation(generated: Generated) -> None:
@@ -168,7 +199,7 @@ def test_urgent_tickets_get_faster_first_responses(generated: Generated) -> None
 
 
 def test_money_is_non_negative_and_in_cents(generated: Generated) -> None:
-    tables, _, _ = generated
+    tables, *_ = generated
     money = {
         "billing/invoices": ("amount", "tax"),
         "billing/subscriptions": ("amount", "discount"),
@@ -199,7 +230,7 @@ def test_invoice_payments_match_status(generated: Generated) -> None:
 
 
 def test_eur_rows_have_a_rate_on_every_day(generated: Generated) -> None:
-    tables, _, _ = generated
+    tables, *_ = generated
     fx = tables["billing/fx_rates"]
     assert set(fx["currency"]) == {"EUR"}
     assert fx["rate"].min() >= 1.05  # type: ignore[operator]
@@ -233,12 +264,13 @@ def test_accounts_look_like_a_crm(generated: Generated) -> None:
 
 
 def test_parquet_partitions_big_tables_by_month(tmp_path: Path) -> None:
-    _small(tmp_path, 3, "parquet")
+    _small(tmp_path, 3, "parquet", optional=True)
     for name in PARTITIONED:
         months = sorted(p.name for p in (tmp_path / name).iterdir())
         assert months[-1] == "month=2026-02", name
         assert all((tmp_path / name / m / "part-0.parquet").is_file() for m in months)
     assert (tmp_path / "crm/accounts.parquet").is_file()
+    assert (tmp_path / "fulfillment/orders.parquet").is_file()
     assert not (tmp_path / "crm/accounts.csv").exists()
 
 
@@ -250,13 +282,33 @@ def _snapshot(out: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path, fmt: Format) -> None:
     first, again, other = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    _small(first, 5, fmt)
-    _small(again, 5, fmt)
-    _small(other, 6, fmt)
+    _small(first, 5, fmt, optional=True)
+    _small(again, 5, fmt, optional=True)
+    _small(other, 6, fmt, optional=True)
     a, b, c = _snapshot(first), _snapshot(again), _snapshot(other)
     assert a == b
     usage = "product/usage.csv" if fmt == "csv" else "product/usage/month=2025-06/part-0.parquet"
     assert a[usage] != c[usage]
+    orders = "fulfillment/orders." + fmt
+    assert a[orders] != c[orders]
+
+
+def test_core_tables_are_the_same_bytes_with_or_without_optional(tmp_path: Path) -> None:
+    core, full = tmp_path / "core", tmp_path / "full"
+    _small(core, 5)
+    _small(full, 5, optional=True)
+    without, with_optional = _snapshot(core), _snapshot(full)
+    optional_files = {f"{t}.csv" for t in set(TABLES) - CORE}
+    assert set(with_optional) == set(without) | optional_files
+    assert {k: with_optional[k] for k in without} == without
+
+
+def test_booleans_are_written_as_true_and_false_in_csv(tmp_path: Path) -> None:
+    _small(tmp_path, 5, optional=True)
+    sessions = pl.read_csv(tmp_path / "product/web_sessions.csv", infer_schema=False)
+    orders = pl.read_csv(tmp_path / "fulfillment/orders.csv", infer_schema=False)
+    assert set(sessions["converted"]) == {"true", "false"}
+    assert set(orders["accurate"]) == {"true", "false", None}
 
 
 def test_rerun_into_the_same_folder_replaces_old_output(tmp_path: Path) -> None:
@@ -284,7 +336,7 @@ def test_progress_reports_rising_fractions_up_to_one(tmp_path: Path) -> None:
 
 
 def test_volume_per_account_is_sane(generated: Generated) -> None:
-    _, counts, _ = generated
+    _, counts, *_ = generated
     per_account_month = sum(counts.values()) / ACCOUNTS / 14
     # 100-250 rows per account over ~34 months is 3-7.5 a month; a 14-month range holds more
     # live accounts per month, so allow up to twice the upper end.

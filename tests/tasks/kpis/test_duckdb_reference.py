@@ -3,9 +3,10 @@
 One generated company is read with the project's own source, extract plan and validation; the
 validated clean tables feed both `compute_snapshots` (polars) and `tests/reference/duckdb_kpis.sql`
 (DuckDB), which was written from the metric definitions, not from the polars code. Both engines
-see the very same rows (the clean frames written once to parquet). Every metric below must agree
+see the very same rows (the clean frames, handed to DuckDB as parquet). Every metric below must agree
 for every daily snapshot, every complete month and every segment: counts exactly, money and
-ratios to 1e-6 relative, and "undefined" (NULL or no row) in the same places.
+ratios to 1e-6 relative, and "undefined" (NULL or no row) in the same places. A second variant
+of the same company adds rarer cases (earliest fx rate, NULL segments, a non-UTC time zone).
 """
 
 from __future__ import annotations
@@ -180,7 +181,11 @@ def both(
 
 
 def mismatches(both: pl.DataFrame, metric: str) -> pl.DataFrame:
-    """Rows of one metric where the engines disagree (counts exactly, else 1e-6 relative)."""
+    """Rows of one metric where the engines disagree.
+
+    Counts must be equal; other values within 1e-6 x max(|polars|, |duckdb|, 1), the floor of 1
+    keeping float noise on a zero (a 1e-13 expansion from summation order) from failing.
+    """
     rows = both.filter(pl.col("metric") == metric)
     ours, ref = pl.col("polars"), pl.col("duckdb")
     if metric in COUNTS:

@@ -144,6 +144,7 @@ def test_february_close_for_the_company() -> None:
     assert feb["gross_mrr_churn_rate"] == ratio(50 + 80, 380)  # 130 / 380
     assert feb["net_mrr_churn_rate"] == ratio(130 - 50 - 40, 380)  # 40 / 380
     assert feb["quick_ratio"] == ratio(70 + 50 + 40, 130)  # 160 / 130
+    assert feb["expansion_rate"] == ratio(1, 4)  # a expanded; b contracted; d, e not at start
 
 
 def test_january_close_counts_both_churns() -> None:
@@ -155,6 +156,7 @@ def test_january_close_counts_both_churns() -> None:
     assert jan["logo_churn_rate"] == ratio(2, 6)
     assert jan["nrr"] == ratio(380, 480)
     assert jan["quick_ratio"] == (0.0, 0.0, pytest.approx(100.0))  # nothing gained, 100 lost
+    assert jan["expansion_rate"] == ratio(0, 6)  # nobody grew in January
 
 
 def test_daily_snapshot_uses_the_trailing_30_days() -> None:
@@ -172,6 +174,7 @@ def test_daily_snapshot_uses_the_trailing_30_days() -> None:
     assert day["grr"] == ratio(440 - 80 - 110, 440)  # 250 / 440
     assert day["net_mrr_churn_rate"] == ratio(190 - 50 - 40, 440)
     assert day["quick_ratio"] == ratio(160, 190)
+    assert day["expansion_rate"] == ratio(1, 5)  # a (100 on Jan 30 -> 150) of 5 at the start
 
 
 def test_segment_rows() -> None:
@@ -181,18 +184,20 @@ def test_segment_rows() -> None:
     assert x["nrr"] == ratio(350 + 50 - 130, 350)  # 270 / 350
     assert x["grr"] == ratio(350 - 130, 350)  # 220 / 350
     assert x["quick_ratio"] == ratio(50, 130)
+    assert x["expansion_rate"] == ratio(1, 3)  # a of a, b, c
     # segment=unknown (NULL: d, e, f, g, h): start g 30; +70 new, +40 reactivation, nothing lost
     u = at(FEB, "month", "segment=unknown")
     assert u["logo_churn_rate"] == ratio(0, 1)
     assert u["nrr"] == ratio(30, 30)
     assert u["net_mrr_churn_rate"] == ratio(-40, 30)  # negative: growth beats losses
     assert u["quick_ratio"] == (None, pytest.approx(110.0), 0.0)
+    assert u["expansion_rate"] == ratio(0, 1)  # g steady; d new and e reactivated do not count
 
 
 def test_zero_denominators_are_null_and_additive_metrics_zero() -> None:
     # segment=Y (z never subscribes): every additive metric 0, every ratio NULL over 0 / 0
     y = at(FEB, "month", "segment=Y")
-    assert len(y) == 15  # 8 additive metrics + 7 ratios
+    assert len(y) == 16  # 8 additive metrics + 8 ratios
     for metric in ("new_mrr", "churned_mrr", "new_customers", "reactivated_customers"):
         assert y[metric] == (0.0, 0.0, None)
     for metric in (
@@ -203,13 +208,14 @@ def test_zero_denominators_are_null_and_additive_metrics_zero() -> None:
         "gross_mrr_churn_rate",
         "net_mrr_churn_rate",
         "quick_ratio",
+        "expansion_rate",
     ):
         assert y[metric] == (None, 0.0, 0.0)
 
 
 def test_rows_are_complete_over_snapshots_and_segments() -> None:
-    # 3 snapshots x 4 segments (all, X, Y, unknown) x 15 metrics
-    assert len(GOT) == 3 * 4 * 15
+    # 3 snapshots x 4 segments (all, X, Y, unknown) x 16 metrics
+    assert len(GOT) == 3 * 4 * 16
 
 
 def test_bridge_ties_revenue_and_retention_rows() -> None:

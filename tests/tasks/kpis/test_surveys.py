@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from math import sqrt
 from typing import Any
 
 import polars as pl
 import pytest
 
 from northstar.config import Policy
-from schemas.contract import ACCOUNTS, SURVEYS
+from schemas.contract import ACCOUNTS, REFERRALS, SURVEYS
 from tasks.kpis.frame import KPI_SCHEMA
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods
 from tasks.kpis.segments import segment_labels
+from tasks.kpis.sentiment import lexicon
 from tasks.kpis.surveys import survey_kpis
 
 # a1 is SMB, a2 Enterprise, a3 has no segment (-> segment=unknown).
@@ -50,10 +52,20 @@ def run(
     days: tuple[date, ...] = (APR10,),
     months: tuple[date, ...] = (),
     timezone: str = "UTC",
+    referrals: list[dict[str, Any]] | None = None,
 ) -> pl.DataFrame:
-    """survey_kpis over the given responses, collected."""
-    surveys = pl.LazyFrame(rows, schema={c.name: c.dtype for c in SURVEYS.columns})
-    inputs = KpiInputs(accounts=ACCOUNT_ROWS, surveys=surveys)
+    """survey_kpis over the given responses (and referrals, when given), collected.
+
+    The optional `comment` column is present only when some response carries one.
+    """
+    columns = SURVEYS.all_columns if any("comment" in r for r in rows) else SURVEYS.columns
+    surveys = pl.LazyFrame(rows, schema={c.name: c.dtype for c in columns})
+    referred = (
+        None
+        if referrals is None
+        else pl.LazyFrame(referrals, schema={c.name: c.dtype for c in REFERRALS.columns})
+    )
+    inputs = KpiInputs(accounts=ACCOUNT_ROWS, surveys=surveys, referrals=referred)
     policy = Policy.model_validate({"timezone": timezone})
     return survey_kpis(inputs, Periods.of(days, months), policy, LABELS).collect()
 
@@ -160,3 +172,120 @@ def test_no_responses_give_no_rows() -> None:
     )
     assert missing.collect().schema == pl.Schema(KPI_SCHEMA)
     assert missing.collect().height == 0
+
+
+def test_ces_easy_rate_counts_scores_one_to_three() -> None:
+    # Snapshot 2026-04-10, 30-day window 03-12 .. 04-10: ces 1, 3, 4, 7, 2 (a 1 on 03-11 is out).
+    # Easy (1-3): 1, 3, 2 -> 3 / 5 = 0.6; ces mean (1 + 3 + 4 + 7 + 2) / 5 = 17 / 5 = 3.4.
+    # Segments: a1 (SMB) 1, 3, 4 -> 2 / 3; a2 (Enterprise) 7, 2 -> 1 / 2; parts add up to 3 / 5.
+    rows = [
+        response("ces", 1, "2026-04-01 10:00"),
+        response("ces", 3, "2026-04-02 10:00"),
+        response("ces", 4, "2026-04-03 10:00"),
+        response("ces", 7, "2026-04-04 10:00", account="a2"),
+        response("ces", 2, "2026-04-05 10:00", account="a2"),
+        response("ces", 1, "2026-03-11 10:00"),
+    ]
+    out = run(rows)
+    assert kpi(out, "ces_easy_rate") == (pytest.approx(0.6), 3, 5)
+    assert kpi(out, "ces") == (pytest.approx(3.4), 17, 5)
+    assert kpi(out, "ces_easy_rate", segment="segment=SMB")[1:] == (2, 3)
+    assert kpi(out, "ces_easy_rate", segment="segment=Enterprise")[1:] == (1, 2)
+
+
+def referral(referral_id: str, account: str, referred: str) -> dict[str, Any]:
+    """One referral row; `referred` is a UTC 'YYYY-MM-DD HH:MM'."""
+    return {
+        "referral_id": referral_id,
+        "account_id": account,
+        "referred_at": datetime.fromisoformat(referred).replace(tzinfo=UTC),
+    }
+
+
+def test_referrals_in_and_out_of_the_window_with_segments_completed() -> None:
+    # Day 2026-04-10, 30-day window 03-12 .. 04-10; month March 2026.
+    #   r1 a1 03-12 00:00  -> day (first day of the window) and March
+    #   r2 a1 04-10 23:59  -> day (last minute of the state date)
+    #   r3 a1 03-11 23:59  -> March only (one day before the daily window)
+    #   r4 a2 04-01 12:00  -> day
+    #   r5 a2 04-11 00:00  -> after the snapshot: neither
+    # Day:   all 3, SMB 2, Enterprise 1, unknown 0 (completed with zero).
+    # March: all 2, SMB 2, Enterprise 0, unknown 0. Segments sum to `all` in both.
+    # No survey response at all: referrals are still counted.
+    referrals = [
+        referral("r1", "a1", "2026-03-12 00:00"),
+        referral("r2", "a1", "2026-04-10 23:59"),
+        referral("r3", "a1", "2026-03-11 23:59"),
+        referral("r4", "a2", "2026-04-01 12:00"),
+        referral("r5", "a2", "2026-04-11 00:00"),
+    ]
+    mar = date(2026, 3, 1)
+    out = run([], months=(mar,), referrals=referrals)
+    segments = ("all", "segment=SMB", "segment=Enterprise", "segment=unknown")
+    day = {s: kpi(out, "referrals", segment=s)[0] for s in segments}
+    month = {s: kpi(out, "referrals", segment=s, snapshot=mar, grain="month")[0] for s in segments}
+    assert list(day.values()) == [3, 2, 1, 0]
+    assert list(month.values()) == [2, 2, 0, 0]
+    for counts in (day, month):
+        assert counts["all"] == sum(v or 0 for s, v in counts.items() if s != "all")
+    assert set(out["metric"]) == {"referrals"}
+    assert kpi(out, "referrals")[1:] == (3, None)
+
+
+def test_no_referral_table_means_no_referral_rows() -> None:
+    # crm/referrals is optional: without it, the survey metrics come out and referrals do not.
+    out = run([response("csat", 5, "2026-04-01 10:00")])
+    assert set(out["metric"]) == {"csat"}
+
+
+def commented(
+    response_id: str, comment: str | None, responded: str, account: str = "a1"
+) -> dict[str, Any]:
+    """A csat response carrying a free-text comment."""
+    row = response("csat", 5, responded, account)
+    return {**row, "response_id": response_id, "ticket_id": None, "comment": comment}
+
+
+def test_sentiment_is_the_mean_comment_score_in_the_window() -> None:
+    # VADER valences: great 3.1, support 1.7, helpful 1.8; invoice, arrived, tuesday: none.
+    # compound(x) = x / sqrt(x^2 + 15).
+    #   c1 "Great support!"              x = 3.1 + 1.7 = 4.8    -> 4.8 / sqrt(38.04)  =  0.77825
+    #   c2 "Not helpful at all" (a2)     x = -1.8 (negated)     -> -1.8 / sqrt(18.24) = -0.42146
+    #   c3 "The invoice arrived on Tuesday"  no lexicon word    -> 0
+    #   c4 NULL comment and c5 blank comment: not comments, skipped
+    #   c6 "Great!" on 03-11: outside the 30-day window (03-12 .. 04-10)
+    # all: (0.77825 - 0.42146 + 0) / 3 = 0.35679 / 3 = 0.11893; SMB (c1, c3) 0.77825 / 2;
+    # Enterprise (c2) -0.42146 / 1.
+    words = lexicon().collect()
+    valence = dict(zip(words["word"], words["valence"], strict=True))
+    assert (valence["great"], valence["support"], valence["helpful"]) == (3.1, 1.7, 1.8)
+    assert not {"invoice", "arrived", "tuesday", "not"} & set(valence)
+    rows = [
+        commented("c1", "Great support!", "2026-04-01 10:00"),
+        commented("c2", "Not helpful at all", "2026-04-02 10:00", account="a2"),
+        commented("c3", "The invoice arrived on Tuesday", "2026-04-03 10:00"),
+        commented("c4", None, "2026-04-04 10:00"),
+        commented("c5", "   ", "2026-04-05 10:00"),
+        commented("c6", "Great!", "2026-03-11 10:00"),
+    ]
+    great_support, not_helpful = 4.8 / sqrt(4.8**2 + 15), -1.8 / sqrt(1.8**2 + 15)
+    assert (great_support, not_helpful) == (
+        pytest.approx(0.77825, abs=1e-5),
+        pytest.approx(-0.42146, abs=1e-5),
+    )
+    out = run(rows)
+    value, numerator, denominator = kpi(out, "sentiment")
+    assert denominator == 3
+    assert numerator == pytest.approx(great_support + not_helpful)
+    assert value == pytest.approx(0.11893, abs=1e-5)
+    assert kpi(out, "sentiment", segment="segment=SMB")[1:] == (pytest.approx(great_support), 2)
+    assert kpi(out, "sentiment", segment="segment=Enterprise")[1:] == (
+        pytest.approx(not_helpful),
+        1,
+    )
+
+
+def test_sentiment_needs_the_comment_column() -> None:
+    # A survey table without the optional comment column gives no sentiment rows.
+    out = run([response("csat", 5, "2026-04-01 10:00")])
+    assert "sentiment" not in set(out["metric"])

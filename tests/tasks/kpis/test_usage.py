@@ -34,7 +34,9 @@ SEGMENTS = ("all", "segment=SMB", "segment=Enterprise", "segment=unknown")
 JAN31, APR = date(2026, 1, 31), date(2026, 4, 1)
 
 
-def active(account: str, user: str, first: date, days: int = 1) -> list[dict[str, Any]]:
+def active(
+    account: str, user: str, first: date, days: int = 1, seconds: float = 60.0
+) -> list[dict[str, Any]]:
     """Usage rows for one user active on `days` consecutive days starting at `first`."""
     return [
         {
@@ -42,18 +44,38 @@ def active(account: str, user: str, first: date, days: int = 1) -> list[dict[str
             "user_id": user,
             "date": first + timedelta(days=i),
             "events": 3,
-            "active_seconds": 60.0,
+            "active_seconds": seconds,
         }
         for i in range(days)
     ]
 
 
 def run(
-    rows: list[dict[str, Any]], *, days: tuple[date, ...] = (), months: tuple[date, ...] = ()
+    rows: list[dict[str, Any]],
+    *,
+    days: tuple[date, ...] = (),
+    months: tuple[date, ...] = (),
+    paying: list[tuple[date, str, str]] | None = None,
 ) -> pl.DataFrame:
-    """usage_kpis over the given usage rows, collected."""
+    """usage_kpis over the given usage rows, collected.
+
+    `paying` lists the active accounts as (snapshot_date, grain, account_id); None means the
+    source has no subscriptions.
+    """
     usage = pl.LazyFrame(rows, schema={c.name: c.dtype for c in USAGE.columns})
-    inputs = KpiInputs(accounts=ACCOUNT_ROWS, usage=usage)
+    accounts = None
+    if paying is not None:
+        accounts = pl.LazyFrame(
+            [(d, g, a, 100.0) for d, g, a in paying],
+            schema={
+                "snapshot_date": pl.Date,
+                "grain": pl.String,
+                "account_id": pl.String,
+                "mrr": pl.Float64,
+            },
+            orient="row",
+        )
+    inputs = KpiInputs(accounts=ACCOUNT_ROWS, usage=usage, active=accounts)
     return usage_kpis(inputs, Periods.of(days, months), DEFAULT_POLICY, LABELS).collect()
 
 
@@ -139,16 +161,107 @@ def test_dau_mau_stickiness_for_a_30_day_month_and_a_day_in_one_pass() -> None:
 
 
 def test_no_usage_gives_zero_users_and_null_stickiness() -> None:
-    # No usage at all: dau and mau are 0 for every segment of both snapshots,
-    # stickiness is 0 / 0 -> NULL; a month's dau still carries its 30 days as denominator.
+    # No usage at all: dau, wau and mau are 0 for every segment of both snapshots;
+    # stickiness (0 / 0) and avg_active_minutes (0 minutes / 0 user-days) are NULL;
+    # a month's dau and wau still carry its 30 days as denominator. 2 snapshots x 4 segments
+    # x 5 metrics = 40 rows; no usage_rate without active accounts.
     out = run([], days=(JAN31,), months=(APR,))
-    assert out.height == 2 * 4 * 3
-    assert set(out.filter(pl.col("metric") != "stickiness")["value"]) == {0.0}
-    assert out.filter(pl.col("metric") == "stickiness")["value"].null_count() == 8
+    assert out.height == 2 * 4 * 5
+    nullable = pl.col("metric").is_in(["stickiness", "avg_active_minutes"])
+    assert set(out.filter(~nullable)["value"]) == {0.0}
+    assert out.filter(nullable)["value"].null_count() == 16
     assert kpi(out, "dau", APR, "month") == (0, 0, 30)
+    assert kpi(out, "wau", APR, "month") == (0, 0, 30)
 
 
 def test_missing_usage_table_gives_no_rows() -> None:
     # A source without product/usage cannot say anything about usage: no rows at all.
     out = usage_kpis(KpiInputs(accounts=ACCOUNT_ROWS), Periods.of((JAN31,)), DEFAULT_POLICY, LABELS)
     assert out.collect().height == 0
+
+
+def test_wau_for_a_day_counts_distinct_users_of_the_trailing_seven_days() -> None:
+    # Snapshot 2026-01-31; 7-day window 01-25 .. 01-31.
+    #   a1/u1 active 01-25 and 01-31 (counts once); a1/u2 01-24 (day 8: out);
+    #   a2/u1 01-28; a3/u5 02-01 (after the snapshot: out).
+    # all 2 (numerator 2 user-weeks over 1 day), SMB 1, Enterprise 1, unknown 0.
+    rows = (
+        active("a1", "u1", date(2026, 1, 25))
+        + active("a1", "u1", JAN31)
+        + active("a1", "u2", date(2026, 1, 24))
+        + active("a2", "u1", date(2026, 1, 28))
+        + active("a3", "u5", date(2026, 2, 1))
+    )
+    out = run(rows, days=(JAN31,))
+    assert kpi(out, "wau", JAN31, "day") == (2, 2, 1)
+    by_segment = [kpi(out, "wau", JAN31, "day", s)[0] for s in SEGMENTS]
+    assert by_segment == [2, 1, 1, 0]
+    assert by_segment[0] == sum(v or 0 for v in by_segment[1:])
+
+
+def test_wau_for_a_month_is_the_mean_of_its_daily_seven_day_counts() -> None:
+    # April 2026 (30 days). A user active on day x is in the WAU of days x .. x + 6.
+    #   a1/u1 active 04-01 only          -> in WAU of 04-01 .. 04-07: 7 April days
+    #   a1/u2 active 03-30 only          -> 03-30 .. 04-05: April days 04-01 .. 04-05 = 5
+    #   a2/u1 active 04-28 and 04-30     -> 04-28 .. 05-06: April days 28, 29, 30 = 3
+    #                                       (04-30 counted once though both days cover it)
+    # Sum over April's days of the daily WAU = 7 + 5 + 3 = 15 -> wau = 15 / 30 = 0.5.
+    # SMB 12 / 30 = 0.4, Enterprise 3 / 30 = 0.1, unknown 0 / 30; parts add up to all.
+    rows = (
+        active("a1", "u1", APR)
+        + active("a1", "u2", date(2026, 3, 30))
+        + active("a2", "u1", date(2026, 4, 28))
+        + active("a2", "u1", date(2026, 4, 30))
+    )
+    out = run(rows, months=(APR,))
+    assert kpi(out, "wau", APR, "month") == (0.5, 15, 30)
+    assert kpi(out, "wau", APR, "month", "segment=SMB") == (0.4, 12, 30)
+    assert kpi(out, "wau", APR, "month", "segment=Enterprise") == (0.1, 3, 30)
+    assert kpi(out, "wau", APR, "month", "segment=unknown") == (0, 0, 30)
+
+
+def test_usage_rate_over_active_accounts_for_a_day_and_a_month() -> None:
+    # Both snapshots' state date is 01-31, so usage counts in 01-25 .. 01-31.
+    #   a1 used 01-25 (first day of the 7) -> used; a2 used 01-24 only -> not;
+    #   a3 used 01-30 but is active only at the day snapshot.
+    # Day 01-31: active a1, a2, a3 -> used a1, a3 -> 2 / 3; SMB 1/1, Enterprise 0/1, unknown 1/1.
+    # Month January: active a1, a2 -> used a1 -> 1 / 2 (a3's usage is not an active account's).
+    rows = (
+        active("a1", "u1", date(2026, 1, 25))
+        + active("a2", "u1", date(2026, 1, 24))
+        + active("a3", "u1", date(2026, 1, 30))
+    )
+    jan = date(2026, 1, 1)
+    paying = [(JAN31, "day", a) for a in ("a1", "a2", "a3")] + [
+        (jan, "month", a) for a in ("a1", "a2")
+    ]
+    out = run(rows, days=(JAN31,), months=(jan,), paying=paying)
+    assert kpi(out, "usage_rate", JAN31, "day") == (pytest.approx(2 / 3), 2, 3)
+    assert kpi(out, "usage_rate", JAN31, "day", "segment=SMB") == (1, 1, 1)
+    assert kpi(out, "usage_rate", JAN31, "day", "segment=Enterprise") == (0, 0, 1)
+    assert kpi(out, "usage_rate", JAN31, "day", "segment=unknown") == (1, 1, 1)
+    assert kpi(out, "usage_rate", jan, "month") == (0.5, 1, 2)
+    assert out.filter(
+        (pl.col("metric") == "usage_rate")
+        & (pl.col("segment") == "segment=unknown")
+        & (pl.col("grain") == "month")
+    ).is_empty()
+
+
+def test_avg_active_minutes_per_active_user_day() -> None:
+    # Snapshot 2026-01-31, 30-day window 01-02 .. 01-31:
+    #   a1/u1 01-31 600 s (10 min), a1/u2 01-30 1200 s (20 min), a2/u1 01-20 1800 s (30 min);
+    #   a1/u1 01-01 6000 s is outside the window.
+    # all: (10 + 20 + 30) / 3 user-days = 20 min; SMB 30 / 2 = 15; Enterprise 30 / 1;
+    # unknown 0 / 0 -> NULL.
+    rows = (
+        active("a1", "u1", JAN31, seconds=600)
+        + active("a1", "u2", date(2026, 1, 30), seconds=1200)
+        + active("a2", "u1", date(2026, 1, 20), seconds=1800)
+        + active("a1", "u1", date(2026, 1, 1), seconds=6000)
+    )
+    out = run(rows, days=(JAN31,))
+    assert kpi(out, "avg_active_minutes", JAN31, "day") == (20, 60, 3)
+    assert kpi(out, "avg_active_minutes", JAN31, "day", "segment=SMB") == (15, 30, 2)
+    assert kpi(out, "avg_active_minutes", JAN31, "day", "segment=Enterprise") == (30, 30, 1)
+    assert kpi(out, "avg_active_minutes", JAN31, "day", "segment=unknown") == (None, 0, 0)
