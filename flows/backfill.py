@@ -20,9 +20,11 @@ def backfill(
     store: str | None = None,
     config: str | None = None,
     partitions: int = 1,
+    notify: bool = False,
 ) -> RunSummary:
     """Days start..end and the calendar months wholly inside them, computed together
-    (or in `partitions` month-aligned parts on the task runner, e.g. a Dask cluster)."""
+    (or in `partitions` month-aligned parts on the task runner, e.g. a Dask cluster).
+    Alert states are recorded; notifications are sent only with `notify`."""
     if end < start:
         raise ValueError(f"backfill end {end} is before start {start}")
     settings = load_settings(config, source=source, store=store)
@@ -32,8 +34,9 @@ def backfill(
         "end": end.isoformat(),
         "source": settings.source,
         "partitions": partitions,
+        "notify": notify,
     }
-    return run_pass("backfill", periods, settings, parameters, partitions=partitions)
+    return run_pass("backfill", periods, settings, parameters, partitions=partitions, notify=notify)
 
 
 def on_dask(address: str | None = None, workers: int = 2) -> Flow[..., RunSummary]:

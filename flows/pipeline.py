@@ -9,17 +9,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 
 from northstar.config import Settings
 from northstar.resources import open_resources
+from tasks.alerting import evaluate_and_notify
 from tasks.compute import compute_kpis, compute_partitioned
 from tasks.extract import extract_table
 from tasks.extract.plan import plan_reads
 from tasks.kpis.periods import Periods
 from tasks.load import load_snapshot
+from tasks.publish import publish_artifacts
 from tasks.validate import ValidatedTable, validate_extracted
+
+MAX_ERROR = 4000
+"""Characters of a failure message kept in `runs.error` (database errors quote whole batches)."""
 
 
 @dataclass
@@ -34,6 +40,9 @@ class RunSummary:
     kpi_rows: int = 0
     days: int = 0
     months: int = 0
+    alert_transitions: int = 0
+    alerts_notified: int = 0
+    alerts_failed: int = 0
 
 
 def run_name(prefix: str, *parameters: str) -> Callable[[], str]:
@@ -54,11 +63,13 @@ def run_pass(
     parameters: dict[str, Any],
     *,
     partitions: int = 1,
+    notify: bool = True,
 ) -> RunSummary:
     """Run one vectorized pass over `periods`; the `runs` row says how it ended, success or not.
 
     With `partitions` > 1 the snapshots are computed in month-aligned partitions on the flow's
-    task runner (threads by default, a Dask cluster for a distributed backfill).
+    task runner (threads by default, a Dask cluster for a distributed backfill). Alert states
+    are always recorded; notifications go out only when `notify` (backfills record silently).
     """
     logger = get_run_logger()
     run_id = str(flow_run.get_id() or uuid.uuid4())
@@ -80,16 +91,34 @@ def run_pass(
                     periods,
                     policy,
                     settings.segment_dimensions,
+                    settings.health,
                     partitions=partitions,
                     staging=Path(staging),
                 )
         else:
-            result = compute_kpis(validated, periods, policy, settings.segment_dimensions)
+            result = compute_kpis(
+                validated, periods, policy, settings.segment_dimensions, settings.health
+            )
         rows = load_snapshot(store, run_id, policy.policy_hash, result, validated)
+        outcome = evaluate_and_notify(
+            store,
+            settings.alert_rules,
+            result.kpis,
+            result.accounts,
+            settings,
+            notify=notify,
+            run_id=run_id,
+        )
         store.finish_run(run_id, status="succeeded", tables=tables, skipped=result.skipped)
     except BaseException as exc:
-        store.finish_run(run_id, status="failed", tables=tables, error=str(exc))
+        store.finish_run(run_id, status="failed", tables=tables, error=str(exc)[:MAX_ERROR])
+        store.dispose()
         raise
+    try:
+        changed = outcome.states.filter(pl.col("transition").is_not_null()).to_dicts()
+        publish_artifacts(store, flow, periods, tables, changed, settings.report_url)
+    except Exception as exc:  # the snapshot is loaded; a UI artifact must not fail it
+        logger.warning("could not publish artifacts: %s", exc)
     finally:
         store.dispose()
     for skip in result.skipped:
@@ -108,6 +137,9 @@ def run_pass(
         rows,
         len(periods.days),
         len(periods.months),
+        outcome.transitions,
+        outcome.notified,
+        outcome.failed,
     )
 
 

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from northstar.config import load_settings
+from northstar.report.summary import format_value
 from tasks.kpis.periods import month_start
 
 EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
@@ -186,6 +187,9 @@ def backfill(
     dask_workers: Annotated[
         int, typer.Option(min=0, help="Run partitions on a local Dask cluster of N processes.")
     ] = 0,
+    notify: Annotated[
+        bool, typer.Option(help="Send alert notifications (default: record states only).")
+    ] = False,
 ) -> None:
     """Every day and every complete month from START to END, in vectorized passes."""
     from flows.backfill import backfill as backfill_flow
@@ -195,7 +199,7 @@ def backfill(
         raise typer.BadParameter("--end must not be before --start")
     use_dask = dask_address is not None or dask_workers > 0
     flow = on_dask(dask_address, dask_workers or 2) if use_dask else backfill_flow
-    summary = guarded(lambda: flow(start, end, source, store, _str(config), partitions))
+    summary = guarded(lambda: flow(start, end, source, store, _str(config), partitions, notify))
     _print_summary(summary)
 
 
@@ -281,21 +285,6 @@ def _print_kpis(frame: pl.DataFrame, fmt: str) -> None:
         out.print(table)
 
 
-def format_value(value: float | None, unit: str) -> str:
-    """A KPI value as a person reads it: money with separators, ratios as percentages."""
-    if value is None:
-        return "—"
-    if unit == "ratio":
-        return f"{value:.1%}"
-    if unit == "multiple":
-        return f"{value:,.2f}x"
-    if unit == "currency":
-        return f"{value:,.2f}"
-    if unit in ("count", "users"):
-        return f"{value:,.0f}"
-    return f"{value:,.1f}"
-
-
 def _print_summary(summary: Any) -> None:
     table = Table(
         "table",
@@ -316,6 +305,10 @@ def _print_summary(summary: Any) -> None:
         )
     out.print(
         f"{summary.kpi_rows:,} KPI rows for {summary.days} day(s) and {summary.months} month(s)"
+    )
+    out.print(
+        f"alerts: {summary.alert_transitions} state change(s), {summary.alerts_notified} "
+        f"notified, {summary.alerts_failed} failed deliveries"
     )
 
 
@@ -340,6 +333,73 @@ def demo(
     if frame is not None and not frame.is_empty():
         _print_kpis(frame, "table")
     out.print(f"KPIs stored in {store}; try `northstar kpis --month {month:%Y-%m}`")
+
+
+@app.command()
+def alerts(
+    store: StoreOpt = None,
+    all_periods: Annotated[
+        bool, typer.Option("--all", help="Every period, not only each alert's latest.")
+    ] = False,
+    state: Annotated[
+        Literal["firing", "resolved"] | None, typer.Option(help="Only alerts in this state.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List alert states: rule, subject, period, state, value vs threshold, delivery."""
+    from northstar.notify import render_alert_table
+    from northstar.store import MetricsStore
+    from northstar.store.alert_state import read_alerts
+
+    url = load_settings(_str(config), store=store).store
+    metrics_store = MetricsStore(url)
+    try:
+        states = read_alerts(
+            metrics_store.engine, latest=not all_periods, states=None if state is None else [state]
+        )
+    finally:
+        metrics_store.dispose()
+    if states.is_empty():
+        out.print("no alert has fired")
+        return
+    out.print(render_alert_table(states))
+
+
+health_app = typer.Typer(help="Customer health scores.", no_args_is_help=True)
+app.add_typer(health_app, name="health")
+
+
+@health_app.command("backtest")
+def health_backtest(
+    start: Day,
+    end: Day,
+    store: StoreOpt = None,
+    horizon_days: Annotated[int, typer.Option(min=1)] = 90,
+    fit: Annotated[bool, typer.Option(help="Also propose weights fitted on the history.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """How well stored health scores foresaw churn in the following days (AUC, lift, bands)."""
+    from northstar.health.backtest import backtest as run_backtest
+    from northstar.health.backtest import fit_weights, render_backtest, render_fit
+    from northstar.store import MetricsStore
+
+    settings = load_settings(_str(config), store=store)
+    metrics_store = MetricsStore(settings.store)
+    try:
+        history = metrics_store.read_table("account_snapshots")
+    finally:
+        metrics_store.dispose()
+    result = run_backtest(history, start, end, horizon_days)
+    if result.observations == 0:
+        err.print(
+            f"no scored account snapshot between {start} and {end} has a stored snapshot "
+            f"{horizon_days} days later: backfill daily snapshots over the range and beyond"
+        )
+        raise typer.Exit(EXIT_FAILED)
+    out.print(render_backtest(result))
+    if fit:
+        factors: list[str] = [f.name for f in settings.health.factors]
+        out.print(render_fit(fit_weights(history, start, end, factors, horizon_days)))
 
 
 @app.command()

@@ -123,28 +123,35 @@ METRICS: tuple[Metric, ...] = (
            "higher_is_better", "arpa at the snapshot; churn over the 6 months ending with the "
            "snapshot's month (a day: the 6 months before its month)", SUBS_FX,
            "simple SaaS LTV (ARPA / churn)", "NULL when no account churned in the 6 months "
-           "(lifetime unbounded); ARPA 100 at 5 % churn gives 2,000"),
+           "(lifetime unbounded); ARPA 100 at 5 % churn gives 2,000; stored as numerator = arpa, "
+           "denominator = monthly churn (not a ratio of sums)"),
     Metric("cac", "finance", "(sales + marketing costs of the month) / new_customers of the "
            "month", "currency", "lower_is_better", "the calendar month", ("crm/costs", *SUBS),
            "blended CAC", "NULL with no new customer; costs in other currencies convert at the "
-           "month's last fx rate", grains=("month",)),
+           "month's last fx rate", grains=("month",), segmented=False),
     Metric("cac_payback_months", "finance", "cac / (new_mrr / new_customers)", "months",
            "lower_is_better", "the calendar month", ("crm/costs", *SUBS), "CAC payback period",
-           "NULL with no new MRR", grains=("month",)),
+           "NULL with no new MRR", grains=("month",), segmented=False),
     Metric("ltv_to_cac", "finance", "ltv / cac", "multiple", "higher_is_better",
            "the calendar month", ("crm/costs", *SUBS), "LTV:CAC ratio",
-           "NULL when either side is NULL or cac is 0", grains=("month",)),
+           "NULL when either side is NULL or cac is 0", grains=("month",), segmented=False),
     Metric("retention_cost", "finance", "(customer_success + support costs of the month) / "
            "active_customers at its end", "currency", "lower_is_better", "the calendar month",
            ("crm/costs", *SUBS), "cost to retain per customer", "NULL with no active customer",
-           grains=("month",)),
+           grains=("month",), segmented=False),
     # lifecycle: renewals, trials, onboarding
-    Metric("renewal_rate", "lifecycle", "quarterly and annual price periods ending in the window "
-           "that are followed by another price period of the same account starting within 7 "
-           "days / such periods ending in the window", "ratio", "higher_is_better",
-           "periods whose end_date falls in the window (trailing 30 days; a month: the month)",
-           SUBS, "contract renewal rate", "100 up for renewal and 80 renewing gives 0.8; only "
-           "renewals known by the snapshot date count"),
+    Metric("renewal_rate", "lifecycle", "renewals due in the window that are renewed / renewals "
+           "due in the window; a renewal is due at every term end of a quarterly or annual price "
+           "period (start_date + k x 3 or 12 calendar months, k >= 1, counted from start_date so "
+           "the first term includes any trial) while the period still runs to it (term end <= "
+           "end_date, or end_date NULL); renewed when a price period of the same account is "
+           "active on a day from the term end to 7 days after (the period continuing, or a new "
+           "one such as a plan change at renewal)", "ratio", "higher_is_better",
+           "term ends falling in the window (trailing policy.churn_window_days; a month: the "
+           "month)", SUBS, "contract renewal rate", "100 due for renewal and 80 renewing gives "
+           "0.8; a period ending mid-term (plan change) is not due at its end_date; a "
+           "cancellation at the term end is due and not renewed; only renewals known by the "
+           "snapshot date count; NULL when nothing is due"),
     Metric("trial_conversion_rate", "lifecycle", "trials ending in the window (trial_end) that "
            "are followed by paid MRR (the account is active on a day from trial_end to 7 days "
            "after) / trials ending in the window", "ratio", "higher_is_better",
@@ -154,8 +161,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("time_to_value_days", "lifecycle", "median days from account creation to its first "
            "value event (product/value_events), or to its first paid day when the source has "
            "no value events", "days", "lower_is_better", "accounts reaching value in the "
-           "window", ("crm/accounts", *SUBS), "time to value", "median of an even count is "
-           "the mean of the middle two"),
+           "window (trailing policy.churn_window_days; a month: the month)",
+           ("crm/accounts", *SUBS), "time to value", "median of an even count is the mean of "
+           "the middle two"),
     # support
     Metric("first_response_minutes_median", "support", "median minutes from creation to first "
            "agent response, tickets created in the window that got a response by its end",

@@ -75,7 +75,6 @@ class TableSpec:
 
 S, F, I, D, T = pl.String(), pl.Float64(), pl.Int64(), pl.Date(), UTC_TIMESTAMP  # noqa: E741
 B = pl.Boolean()
-B = pl.Boolean()
 
 
 def _cols(*spec: tuple[str, pl.DataType] | tuple[str, pl.DataType, bool]) -> tuple[Column, ...]:

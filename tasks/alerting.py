@@ -138,7 +138,7 @@ def notify_alert(
     if alert.state == "firing":
         try:
             emit_firing(alert)
-        except Exception as error:  # noqa: BLE001 - an event failure is recorded, not raised
+        except Exception as error:
             deliveries.append(
                 Delivery(
                     "prefect-event",

@@ -151,7 +151,13 @@ def _account_observations(
     if rule.metric == "health_score":
         extras += [pl.col(src).alias(dst) for src, dst in HEALTH_TRENDS.items() if src in columns]
     if "health_factors" in columns:
-        extras.append(pl.col("health_factors").cast(pl.String).alias("factors"))
+        factors = pl.col("health_factors")
+        as_text = (
+            factors.struct.json_encode()
+            if isinstance(accounts.collect_schema()["health_factors"], pl.Struct)
+            else factors.cast(pl.String)
+        )
+        extras.append(as_text.alias("factors"))
     keys = ["account_id"]
     past = history.select("snapshot_date", "account_id", pl.col(rule.metric).alias("value"))
     return (
@@ -181,7 +187,8 @@ def observe(
     """One row per (rule, subject, period) with a value and an effective threshold.
 
     `kpis` and `accounts` are the snapshots to evaluate; `history_*` are earlier rows used only
-    for the previous period's value (the trend). Rows without a value or threshold are left out.
+    for the previous period's value (the trend). Rows without a value or threshold are left out;
+    several snapshots in one period (daily account rows under a month rule) keep the last.
     """
     kpi_rows = kpis.lazy().select(KPI_COLUMNS)
     kpi_history = (
@@ -215,6 +222,8 @@ def observe(
     return (
         _conform(pl.concat(parts), OBSERVATION_SCHEMA)
         .filter(pl.col("value").is_not_null() & pl.col("threshold").is_not_null())
+        .sort(*STATE_KEY, "snapshot_date")
+        .unique(STATE_KEY, keep="last")
         .sort(*STATE_KEY)
         .collect()
     )

@@ -15,7 +15,7 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NONE
 
-from northstar.config import Policy
+from northstar.config import HealthModel, Policy
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods
 from tasks.kpis.snapshot import SnapshotResult, compute_snapshots, merge_results
@@ -28,10 +28,11 @@ def compute_kpis(
     periods: Periods,
     policy: Policy,
     dimensions: Sequence[str],
+    health: HealthModel,
 ) -> SnapshotResult:
     """All snapshots of the pass in one go: days and months, every segment."""
     inputs = KpiInputs.from_tables({name: v.clean.lazy() for name, v in validated.items()})
-    return compute_snapshots(inputs, periods, policy, dimensions)
+    return compute_snapshots(inputs, periods, policy, dimensions, health)
 
 
 def stage_tables(validated: Mapping[str, ValidatedTable], folder: Path) -> dict[str, str]:
@@ -47,11 +48,15 @@ def stage_tables(validated: Mapping[str, ValidatedTable], folder: Path) -> dict[
 
 @task(name="compute-partition", task_run_name="compute-{periods.label}", cache_policy=NONE)
 def compute_partition(
-    staged: Mapping[str, str], periods: Periods, policy: Policy, dimensions: Sequence[str]
+    staged: Mapping[str, str],
+    periods: Periods,
+    policy: Policy,
+    dimensions: Sequence[str],
+    health: HealthModel,
 ) -> SnapshotResult:
     """One partition's snapshots, read lazily from the staged tables."""
     inputs = KpiInputs.from_tables({name: pl.scan_parquet(path) for name, path in staged.items()})
-    return compute_snapshots(inputs, periods, policy, dimensions)
+    return compute_snapshots(inputs, periods, policy, dimensions, health)
 
 
 def compute_partitioned(
@@ -59,6 +64,7 @@ def compute_partitioned(
     periods: Periods,
     policy: Policy,
     dimensions: Sequence[str],
+    health: HealthModel,
     *,
     partitions: int,
     staging: Path,
@@ -66,7 +72,7 @@ def compute_partitioned(
     """Submit one task per month-aligned partition to the flow's task runner; merge the results."""
     staged = stage_tables(validated, staging)
     futures = [
-        compute_partition.submit(staged, part, policy, dimensions)
+        compute_partition.submit(staged, part, policy, dimensions, health)
         for part in periods.split(partitions)
     ]
     return merge_results([f.result() for f in futures])

@@ -34,5 +34,7 @@ def load_snapshot(
         kpis=result.kpis,
         movements=result.movements,
         quarantine=quarantined_rows(validated),
+        accounts=result.accounts,
+        cohorts=result.cohorts,
     )
     return result.kpis.height

@@ -18,7 +18,7 @@ from northstar.generate.surveys import NPS, Responses
 from northstar.generate.timeline import US_PER_DAY, US_PER_SECOND, Timeline, ids, timestamps
 from schemas.contract import REFERRALS
 
-MONTHLY_RATE = 0.012
+MONTHLY_RATE = 0.02
 HEALTH_EFFECT = 0.9
 PROMOTER_SCORE = 9
 PROMOTER_SHARE = 0.25

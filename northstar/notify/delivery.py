@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import apprise
@@ -152,7 +153,7 @@ def with_retries(
     for attempt in range(1, retries + 2):
         try:
             send()
-        except Exception as failure:  # noqa: BLE001 - any failure of a channel is recorded
+        except Exception as failure:
             error = f"{type(failure).__name__}: {failure}"
         else:
             return True, attempt, None
@@ -169,7 +170,7 @@ def _apprise_send(
     server: Any, arguments: Mapping[str, Any], notify_type: apprise.NotifyType
 ) -> None:
     """One Apprise send; raises DeliveryFailed with Apprise's own reason on failure."""
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
         ok = server.notify(notify_type=notify_type, **arguments)
     if not ok:
         raise DeliveryFailed(_last_problem(captured.getvalue()))
@@ -210,7 +211,7 @@ def deliver_apprise(
         label = f"{label} {server.url(privacy=True)}"
         arguments = _message_for(url, server, alert)
         ok, attempts, error = with_retries(
-            lambda s=server, a=arguments: _apprise_send(s, a, _notify_type(alert)),
+            partial(_apprise_send, server, arguments, _notify_type(alert)),
             retries=retries,
             retry_delay=retry_delay,
             sleep=sleep,
@@ -224,9 +225,10 @@ def _block_send(name: str, alert: Alert) -> None:
     from prefect.blocks.abstract import NotificationBlock
     from prefect.blocks.core import Block
 
-    block = Block.load(name)
-    if not isinstance(block, NotificationBlock):
+    loaded = Block.load(name)
+    if not isinstance(loaded, NotificationBlock):
         raise DeliveryFailed(f"block {name!r} is not a notification block")
+    block: Any = loaded  # notify() runs synchronously in a sync context (async_dispatch)
     with block.raise_on_failure():
         block.notify(body=render_text(alert), subject=title(alert))
 

@@ -230,7 +230,8 @@ def trend_text(alert: Alert) -> str:
 def factor_lines(alert: Alert) -> list[str]:
     """One line per top contributing factor."""
     return [
-        f"{f.name}: score {f.score:.0f}/100, weight {f.weight:.2f}, costs {f.points_lost:.1f} points"
+        f"{f.name}: score {f.score:.0f}/100, weight {f.weight:.2f}, "
+        f"costs {f.points_lost:.1f} points"
         for f in alert.factors
     ]
 

@@ -63,7 +63,7 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {c.name: _polars_type(c) for c in alerts.
 def _frame(connection: Connection, statement: sa.Select[Any]) -> pl.DataFrame:
     """Run a select over alerts columns and return a frame with the alerts schema."""
     rows = connection.execute(statement).all()
-    schema = {name: ALERT_SCHEMA[name] for name in statement.selected_columns.keys()}
+    schema = {c.name: ALERT_SCHEMA[c.name] for c in statement.selected_columns}
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 

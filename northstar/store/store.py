@@ -62,6 +62,14 @@ ACCOUNT_COLUMNS: dict[str, pl.DataType] = {
     "segment": pl.String(),
     "clv": pl.Float64(),
 }
+HEALTH_COLUMNS: dict[str, pl.DataType] = {
+    "health_score": pl.Float64(),
+    "health_band": pl.String(),
+    "health_factors": pl.String(),
+    "churn_risk": pl.Float64(),
+    "health_trend_7d": pl.Float64(),
+    "health_trend_30d": pl.Float64(),
+}
 COHORT_COLUMNS: dict[str, pl.DataType] = {
     "cohort_month": pl.Date(),
     "month_number": pl.Int64(),
@@ -316,7 +324,15 @@ class MetricsStore:
         account_rows = (
             None
             if accounts is None
-            else _conform(accounts, ACCOUNT_COLUMNS, "accounts").with_columns(**stamp)
+            else _conform(
+                accounts.with_columns(
+                    pl.lit(None, dtype).alias(name)
+                    for name, dtype in HEALTH_COLUMNS.items()
+                    if name not in accounts.columns
+                ),
+                {**ACCOUNT_COLUMNS, **HEALTH_COLUMNS},
+                "accounts",
+            ).with_columns(**stamp)
         )
         cohort_rows = (
             None
@@ -352,14 +368,33 @@ class MetricsStore:
         targets = rows.select(pl.col(key).alias(f"k_{key}") for key in keys).unique()
         delete = sa.delete(table).where(*(table.c[key] == sa.bindparam(f"k_{key}") for key in keys))
         self._execute_chunks(connection, delete, targets)
-        self._execute_chunks(connection, sa.insert(table), rows)
+        json_text = [
+            c.name
+            for c in table.columns
+            if isinstance(c.type, sa.JSON) and rows.schema.get(c.name) == pl.String
+        ]
+        self._execute_chunks(connection, sa.insert(table), rows, json_text=json_text)
 
     def _execute_chunks(
-        self, connection: Connection, statement: sa.Executable, rows: pl.DataFrame
+        self,
+        connection: Connection,
+        statement: sa.Executable,
+        rows: pl.DataFrame,
+        *,
+        json_text: Sequence[str] = (),
     ) -> None:
-        """Run one statement as executemany over the rows, `chunk_size` rows per call."""
+        """Run one statement as executemany over the rows, `chunk_size` rows per call.
+
+        Columns named in `json_text` hold JSON as text; they are decoded so that a JSON column
+        stores the document, not a quoted string.
+        """
         for offset in range(0, rows.height, self.chunk_size):
-            connection.execute(statement, rows.slice(offset, self.chunk_size).to_dicts())
+            batch = rows.slice(offset, self.chunk_size).to_dicts()
+            for row in batch:
+                for name in json_text:
+                    if row[name] is not None:
+                        row[name] = json.loads(row[name])
+            connection.execute(statement, batch)
 
     def read_kpis(
         self,
@@ -383,6 +418,18 @@ class MetricsStore:
             statement = statement.where(columns.segment == segment)
         if metrics is not None:
             statement = statement.where(columns.metric.in_(list(metrics)))
+        return self._read(statement)
+
+    def read_accounts(self, snapshot_date: date, *, band: str | None = None) -> pl.DataFrame:
+        """Account snapshot rows of one date (optionally one health band), worst score first."""
+        columns = t.account_snapshots.c
+        statement = (
+            sa.select(t.account_snapshots)
+            .where(columns.snapshot_date == snapshot_date)
+            .order_by(columns.health_score.asc().nulls_last(), columns.account_id)
+        )
+        if band is not None:
+            statement = statement.where(columns.health_band == band)
         return self._read(statement)
 
     def latest_snapshot_date(self, grain: str) -> date | None:

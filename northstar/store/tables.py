@@ -65,6 +65,8 @@ account_snapshots = sa.Table(
     sa.Column("churn_risk", sa.Double),
     sa.Column("clv", sa.Double),
     sa.Column("run_id", sa.String()),
+    sa.Column("health_trend_7d", sa.Double),
+    sa.Column("health_trend_30d", sa.Double),
     sa.Index(None, "account_id", "snapshot_date"),
 )
 

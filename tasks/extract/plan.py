@@ -13,7 +13,9 @@ import polars as pl
 
 from northstar.config import Policy
 from schemas.contract import TABLES
+from tasks.kpis.fulfilment import FULFILMENT_WINDOW_DAYS
 from tasks.kpis.periods import Periods
+from tasks.kpis.web import WEB_WINDOW_DAYS
 
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
 
@@ -62,10 +64,12 @@ def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) 
             ),
         ),
         _window("crm/surveys", "responded_at", first, last, surveys),
-        _window("product/usage", "date", first, last, policy.usage_window_days),
+        _window("product/usage", "date", first, last, max(policy.usage_window_days, 7)),
         _window("crm/referrals", "referred_at", first, last, policy.csat_window_days),
-        _window("product/web_sessions", "started_at", first, last, support),
-        _window("fulfillment/orders", "delivered_at", first, last, support),
+        _window("product/web_sessions", "started_at", first, last, max(support, WEB_WINDOW_DAYS)),
+        _window(
+            "fulfillment/orders", "delivered_at", first, last, max(support, FULFILMENT_WINDOW_DAYS)
+        ),
     ]
     if policy.past_due_churn_days is not None:
         reads.append(

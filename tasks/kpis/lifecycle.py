@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from northstar.config import Policy
+from schemas.contract import MONTHS_IN_PERIOD
 from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, statistic, to_kpi_rows
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date
@@ -20,7 +21,7 @@ GRACE_DAYS = 7
 """A renewal or a first payment counts when it comes at most this many days after the end."""
 
 TERMS = ("quarter", "year")
-"""Billing periods whose end is a contract renewal decision."""
+"""Billing periods whose every term end (start_date + k terms) is a contract renewal decision."""
 
 
 def _in_window(events: pl.LazyFrame, spine: pl.LazyFrame, date_column: str) -> pl.LazyFrame:
@@ -43,20 +44,60 @@ def _followed(
     )
 
 
-def _renewals(subscriptions: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame:
-    """Quarterly and annual price periods ending in each window; done when renewed in time.
+def _month_index(date: pl.Expr) -> pl.Expr:
+    """Months since year 0 of a date's calendar month, for whole-month arithmetic."""
+    return date.dt.year().cast(pl.Int64) * 12 + date.dt.month().cast(pl.Int64)
 
-    Renewed: another price period of the account starts from end_date to GRACE_DAYS after it,
-    and no later than the snapshot's state date.
+
+def _term_ends(subscriptions: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame:
+    """Every term end (start_date + k terms, k >= 1) of quarterly and annual price periods that
+    falls in the pass's date range while the period still runs (term end <= end_date or open).
+
+    Candidate k are bounded by calendar-month indexes, then filtered on the exact dates, so a
+    period explodes into at most the term ends of the pass, never its whole history.
     """
-    terms = subscriptions.filter(
-        pl.col("billing_period").is_in(TERMS) & pl.col("end_date").is_not_null()
-    ).select("account_id", "subscription_id", "start_date", pl.col("end_date").cast(pl.Date))
-    starts = subscriptions.select("account_id", pl.col("start_date").alias("next_start"))
-    nxt, end = pl.col("next_start"), pl.col("end_date")
-    hit = (nxt >= end) & (nxt <= end + pl.duration(days=GRACE_DAYS)) & (nxt <= pl.col("window_end"))
-    keys = [*KEYS[:2], "window_end", "account_id", "subscription_id", "start_date", "end_date"]
-    return _followed(_in_window(terms, spine, "end_date"), starts, keys, hit)
+    span = spine.select(
+        pl.col("window_start").min().alias("lo"), pl.col("window_end").max().alias("hi")
+    )
+    term = pl.col("billing_period").replace_strict(MONTHS_IN_PERIOD, return_dtype=pl.Int64)
+    start, end = pl.col("start_date").cast(pl.Date), pl.col("end_date").cast(pl.Date)
+    last = pl.min_horizontal(pl.col("hi"), end)
+    first_k = pl.max_horizontal(
+        pl.lit(1, pl.Int64), (_month_index(pl.col("lo")) - _month_index(start)) // pl.col("term")
+    )
+    last_k = (_month_index(last) - _month_index(start)) // pl.col("term")
+    term_end = pl.col("start_date").dt.offset_by(pl.format("{}mo", pl.col("k") * pl.col("term")))
+    return (
+        subscriptions.filter(pl.col("billing_period").is_in(TERMS))
+        .select("account_id", "subscription_id", start.alias("start_date"), end, term.alias("term"))
+        .join(span, how="cross")
+        .with_columns(pl.int_ranges(first_k, last_k + 1).alias("k"))
+        .explode("k")
+        .filter(pl.col("k").is_not_null())
+        .with_columns(term_end.alias("term_end"))
+        .filter(pl.col("term_end").is_between(pl.col("lo"), last))
+        .select("account_id", "subscription_id", "start_date", "term_end")
+    )
+
+
+def _renewals(subscriptions: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame:
+    """Term ends of quarterly and annual price periods in each window; done when renewed.
+
+    Renewed: a price period of the account is active on a day from the term end to GRACE_DAYS
+    after it, no later than the snapshot's state date (the period itself running on, or a new
+    one, e.g. a plan change at renewal).
+    """
+    running = subscriptions.select(
+        "account_id",
+        pl.col("start_date").cast(pl.Date).alias("next_start"),
+        pl.col("end_date").cast(pl.Date).fill_null(OPEN_END).alias("next_end"),
+    ).filter(pl.col("next_end") > pl.col("next_start"))
+    term_end = pl.col("term_end")
+    last_day = pl.min_horizontal(term_end + pl.duration(days=GRACE_DAYS), pl.col("window_end"))
+    hit = (pl.col("next_start") <= last_day) & (pl.col("next_end") > term_end)
+    keys = [*KEYS[:2], "window_end", "account_id", "subscription_id", "start_date", "term_end"]
+    due = _in_window(_term_ends(subscriptions, spine), spine, "term_end")
+    return _followed(due, running, keys, hit)
 
 
 def _paid_policy(policy: Policy) -> Policy:

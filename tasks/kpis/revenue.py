@@ -1,4 +1,9 @@
-"""MRR state: active price periods, account MRR on dates, and the revenue KPIs (DESIGN §5)."""
+"""MRR state: active price periods, account MRR on dates, and the revenue KPIs (DESIGN §5).
+
+Every MRR policy (DESIGN §6) applies here, so every family reading MRR sees the same numbers:
+trial exclusion, discounts, the reporting currency, churn at cancellation (`active_periods`)
+and past-due churn (`past_due_suspensions`, applied by `account_mrr_on`).
+"""
 
 from __future__ import annotations
 

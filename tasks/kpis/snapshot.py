@@ -9,28 +9,38 @@ from typing import Any
 
 import polars as pl
 
-from northstar.config import Policy
+from northstar.config import HealthModel, Policy
 from northstar.metrics import METRICS, REGISTRY, Family, Metric, metrics_of
 from schemas.contract import ENRICHING_TABLES
+from tasks.kpis.cohorts import cohort_table
+from tasks.kpis.finance import account_clv, finance_kpis
 from tasks.kpis.frame import KPI_SCHEMA
+from tasks.kpis.fulfilment import fulfilment_kpis
+from tasks.kpis.health import account_health, health_kpis
 from tasks.kpis.inputs import KpiInputs
+from tasks.kpis.lifecycle import lifecycle_kpis
 from tasks.kpis.movements import account_movements, check_bridge, mrr_movements_table
-from tasks.kpis.periods import Periods
+from tasks.kpis.periods import DAY, Periods
 from tasks.kpis.retention import retention_kpis
-from tasks.kpis.revenue import account_states, revenue_kpis
+from tasks.kpis.revenue import account_plans, account_states, revenue_kpis
 from tasks.kpis.segments import segment_labels
 from tasks.kpis.support import support_kpis
 from tasks.kpis.surveys import survey_kpis
 from tasks.kpis.usage import usage_kpis
+from tasks.kpis.web import web_kpis
 
 KpiFamily = Callable[[KpiInputs, Periods, Policy, pl.LazyFrame], pl.LazyFrame]
 
 FAMILIES: dict[Family, KpiFamily] = {
     "revenue": revenue_kpis,
     "retention": retention_kpis,
+    "finance": finance_kpis,
+    "lifecycle": lifecycle_kpis,
     "support": support_kpis,
     "surveys": survey_kpis,
     "usage": usage_kpis,
+    "web": web_kpis,
+    "fulfilment": fulfilment_kpis,
 }
 
 
@@ -41,6 +51,8 @@ class SnapshotResult:
     kpis: pl.DataFrame
     movements: pl.DataFrame | None
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    accounts: pl.DataFrame | None = None
+    cohorts: pl.DataFrame | None = None
 
 
 def missing_tables(metric: Metric, inputs: KpiInputs) -> list[str]:
@@ -63,16 +75,22 @@ def skipped_metrics(inputs: KpiInputs, periods: Periods) -> list[dict[str, Any]]
 
 
 def compute_snapshots(
-    inputs: KpiInputs, periods: Periods, policy: Policy, dimensions: Sequence[str]
+    inputs: KpiInputs,
+    periods: Periods,
+    policy: Policy,
+    dimensions: Sequence[str],
+    health_model: HealthModel | None = None,
 ) -> SnapshotResult:
-    """Compute every available family and check the MRR bridge of every snapshot.
+    """Compute every available family, the account snapshots, and check the MRR bridge.
 
     Account MRR states (before and after each window) are computed once and shared by the
-    revenue and retention families, the movements and the bridge check.
+    revenue, retention and health families, the movements, the bridge check and the account
+    snapshots.
     """
-    labels = segment_labels(inputs.accounts, dimensions).collect().lazy()
+    labels = segment_labels(inputs.accounts, dimensions, plans=_plans(inputs, periods, policy))
+    labels = labels.collect().lazy()
     families: dict[Family, KpiFamily] = dict(FAMILIES)
-    movements: pl.DataFrame | None = None
+    movements = accounts = cohorts = None
     if inputs.subscriptions is not None:
         states = account_states(inputs, periods, policy).collect().lazy()
         moved = account_movements(inputs, periods, policy, states=states).collect().lazy()
@@ -81,9 +99,15 @@ def compute_snapshots(
             "snapshot_date", "grain", "account_id", pl.col("mrr_after").alias("mrr")
         )
         inputs = replace(inputs, active=active)
+        health = account_health(inputs, periods, policy, health_model or HealthModel())
+        health = health.collect().lazy()
         families["revenue"] = partial(revenue_kpis, states=states)
         families["retention"] = partial(retention_kpis, states=states)
+        families["health"] = partial(health_kpis, health=health)
         movements = mrr_movements_table(moved).collect() if periods.months else None
+        accounts = account_snapshots(inputs, periods, policy, health).collect()
+        if periods.months:
+            cohorts = cohort_table(inputs, periods.months[-1], policy).collect()
     skipped = skipped_metrics(inputs, periods)
     unavailable = {name for s in skipped for name in s["metrics"]}
     parts = [
@@ -92,7 +116,33 @@ def compute_snapshots(
         if any(m.name not in unavailable for m in metrics_of(family))
     ]
     kpis = pl.concat(parts).collect() if parts else pl.DataFrame(schema=KPI_SCHEMA)
-    return SnapshotResult(_with_units(kpis), movements, skipped)
+    return SnapshotResult(_with_units(kpis), movements, skipped, accounts, cohorts)
+
+
+def _plans(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.LazyFrame:
+    """Each account's plan on the pass's last date (for the `plan` segment dimension)."""
+    if inputs.subscriptions is None:
+        return pl.LazyFrame(schema={"account_id": pl.String, "plan": pl.String})
+    return account_plans(inputs.subscriptions, periods.last_date, policy, inputs.fx_rates)
+
+
+def account_snapshots(
+    inputs: KpiInputs, periods: Periods, policy: Policy, health: pl.LazyFrame
+) -> pl.LazyFrame:
+    """One row per active account per daily snapshot: MRR, segment, CLV and health."""
+    assert inputs.active is not None
+    day = inputs.active.filter(pl.col("grain") == DAY).drop("grain")
+    clv = account_clv(inputs, periods, policy).filter(pl.col("grain") == DAY).drop("grain")
+    return (
+        day.join(inputs.accounts.select("account_id", "segment"), on="account_id", how="left")
+        .join(clv, on=["snapshot_date", "account_id"], how="left")
+        .join(
+            health.unique(["snapshot_date", "account_id"], keep="first"),
+            on=["snapshot_date", "account_id"],
+            how="left",
+        )
+        .join(_plans(inputs, periods, policy), on="account_id", how="left")
+    )
 
 
 def _with_units(kpis: pl.DataFrame) -> pl.DataFrame:
@@ -110,9 +160,12 @@ def merge_results(results: Sequence[SnapshotResult]) -> SnapshotResult:
     """One result from the results of disjoint partitions of a pass."""
     kpis = pl.concat([r.kpis for r in results], how="vertical_relaxed")
     movements = [r.movements for r in results if r.movements is not None]
+    accounts = [r.accounts for r in results if r.accounts is not None]
     skipped = results[0].skipped if results else []
     return SnapshotResult(
         kpis.sort("grain", "snapshot_date", "metric", "segment"),
         pl.concat(movements) if movements else None,
         skipped,
+        pl.concat(accounts) if accounts else None,
+        results[-1].cohorts if results else None,
     )

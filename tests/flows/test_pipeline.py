@@ -106,3 +106,24 @@ def test_a_source_without_helpdesk_skips_support_metrics(
     metrics = set(store_tables(sqlite_url)["kpi_snapshots"]["metric"])
     assert not metrics & support
     assert {"mrr", "nps", "dau"} <= metrics
+
+
+def test_a_run_publishes_its_summary_and_at_risk_artifacts(company: Path, sqlite_url: str) -> None:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    summary = daily_snapshot(date(2025, 6, 16), str(company), sqlite_url)
+    run_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(summary.run_id)]))
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts(artifact_filter=run_filter)}
+    assert set(artifacts) == {
+        "northstar-daily-snapshot-summary",
+        "northstar-daily-snapshot-at-risk",
+    }
+    markdown = artifacts["northstar-daily-snapshot-summary"].data
+    assert "day snapshot 2025-06-16" in markdown
+    assert "| mrr |" in markdown
+    assert "vs previous day" in markdown
+    assert artifacts["northstar-daily-snapshot-at-risk"].type == "table"

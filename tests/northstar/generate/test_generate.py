@@ -318,7 +318,8 @@ def test_rerun_into_the_same_folder_replaces_old_output(tmp_path: Path) -> None:
     assert pl.read_parquet(tmp_path / "product/usage").height == counts["product/usage"]
 
 
-def test_progress_reports_rising_fractions_up_to_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("optional", [False, True])
+def test_progress_reports_rising_fractions_up_to_one(tmp_path: Path, optional: bool) -> None:
     seen: list[tuple[str, float]] = []
     generate(
         tmp_path,
@@ -327,9 +328,11 @@ def test_progress_reports_rising_fractions_up_to_one(tmp_path: Path) -> None:
         start=START,
         end=END,
         progress=lambda s, f: seen.append((s, f)),
+        optional=optional,
     )
     fractions = [f for _, f in seen]
     assert len(seen) >= 5
+    assert ("orders" in {s for s, _ in seen}) == optional
     assert fractions == sorted(set(fractions))
     assert fractions[0] == 0.0
     assert seen[-1] == ("done", 1.0)

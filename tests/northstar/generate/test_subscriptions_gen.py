@@ -1,15 +1,16 @@
-"""The subscription lifecycle: price periods chain, trials, seat changes, add-ons, comebacks."""
+"""The subscription lifecycle: price periods chain, trials, seat changes, add-ons, comebacks,
+and when cancellations were asked for."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
 from northstar.generate import generate
-from northstar.generate.subscriptions import price
+from northstar.generate.subscriptions import cancelled_at, price
 
 START, END = date(2025, 1, 1), date(2026, 2, 28)
 MAIN = pl.col("plan") != "analytics_addon"
@@ -189,3 +190,47 @@ def test_open_subscriptions_at_the_end_have_no_end_date(company: Company) -> Non
     assert subs["end_date"].null_count() > 0
     last = subs.sort("start_date").group_by("subscription_id").agg(pl.col("end_date").last())
     assert last["end_date"].null_count() == subs["end_date"].null_count()
+
+
+def test_cancelled_at_is_floored_at_the_period_start_and_null_elsewhere() -> None:
+    # Three periods (day numbers; 20000 = 2024-10-04):
+    #   0: starts 20000, cancelled on day 19990 at 10:00 (before a seat change started it)
+    #      -> floored to its own first day at the same time: 2024-10-04 10:00
+    #   1: starts 20000, cancelled on day 20010 at 09:30 -> kept: 2024-10-14 09:30
+    #   2: no cancellation (-1) -> NULL
+    hour = 3_600_000_000
+    day = 24 * hour
+    periods = {
+        "start": np.array([20000, 20000, 20000]),
+        "cancel": np.array([19990 * day + 10 * hour, 20010 * day + 9 * hour + hour // 2, -1]),
+    }
+    got = cancelled_at(periods).to_list()
+    assert got[0] == datetime(2024, 10, 4, 10, tzinfo=UTC)
+    assert got[1] == datetime(2024, 10, 14, 9, 30, tzinfo=UTC)
+    assert got[2] is None
+
+
+def test_cancelled_at_marks_exactly_the_cancelled_periods(company: Company) -> None:
+    # A period ends because the customer cancelled when it is the last of its subscription,
+    # it has ended, and it is not a trial that lapsed at trial_end; plan changes, renewals,
+    # open periods and lapsed trials carry no cancelled_at.
+    subs = company["billing/subscriptions"].with_columns(
+        last=pl.col("start_date") == pl.col("start_date").max().over("subscription_id"),
+        lapsed=(pl.col("end_date") == pl.col("trial_end")).fill_null(False),
+    )
+    cancelled = pl.col("last") & pl.col("end_date").is_not_null() & ~pl.col("lapsed")
+    assert subs.filter(cancelled).height > 20
+    assert subs.filter(cancelled)["cancelled_at"].null_count() == 0
+    assert subs.filter(~cancelled)["cancelled_at"].null_count() == subs.filter(~cancelled).height
+    addons_alone = subs.filter(~MAIN & cancelled & pl.col("cancelled_at").is_not_null())
+    assert addons_alone.height > 0
+
+
+def test_cancellations_are_asked_for_weeks_before_the_period_ends(company: Company) -> None:
+    c = company["billing/subscriptions"].filter(pl.col("cancelled_at").is_not_null())
+    asked = c["cancelled_at"].dt.date()
+    assert (asked >= c["start_date"]).all()
+    assert (asked < c["end_date"]).all()
+    notice = (c["end_date"] - asked).dt.total_days()
+    assert notice.max() <= 62  # type: ignore[operator]
+    assert 21 <= notice.median() <= 60  # type: ignore[operator]

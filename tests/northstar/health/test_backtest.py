@@ -163,8 +163,8 @@ def _load(root: Path, name: str) -> pl.LazyFrame:
 
 def test_default_model_foresees_churn_on_generated_data(tmp_path: Path) -> None:
     # 1,500 accounts over 2024-2025 (seed 7); scores every 10th day of 2025, so that each
-    # date's 90-day horizon is a scored date too. Measured when written: AUC 0.808, red band
-    # churn 51 % against a base rate of 6.5 % (lift 7.8).
+    # date's 90-day horizon is a scored date too. Measured when written: AUC 0.809, red band
+    # churn 51 % against a base rate of 6.6 % (lift 7.8); docs/health.md has more seeds.
     generate(
         tmp_path,
         accounts=1500,

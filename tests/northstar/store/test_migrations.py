@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from northstar.store import MetricsStore, metadata, migration_config
 from northstar.store.tables import runs
@@ -67,7 +68,9 @@ def test_head_recorded_and_reopening_keeps_data(store_url: str) -> None:
     first.dispose()
     again = MetricsStore(store_url)
     with again.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0002"
+        current = MigrationContext.configure(connection).get_current_revision()
+    assert current == ScriptDirectory.from_config(migration_config()).get_current_head()
+    assert current == "0004"
     assert again.read_table("runs")["run_id"].to_list() == ["r1"]
     again.dispose()
 

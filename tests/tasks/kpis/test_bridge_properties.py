@@ -1,11 +1,14 @@
-"""Property tests: over random subscription histories the MRR bridge and rate bounds hold."""
+"""Property tests: over random subscription histories and random policies (trials, discounts,
+churn at cancellation, past-due churn, time zones) the MRR bridge and rate bounds hold, and MRR
+and first paid days match a plain-Python oracle."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
@@ -13,17 +16,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northstar.config import Policy
-from schemas.contract import ACCOUNTS, FX_RATES, MONTHS_IN_PERIOD, SUBSCRIPTIONS
+from schemas.contract import ACCOUNTS, FX_RATES, INVOICES, MONTHS_IN_PERIOD, SUBSCRIPTIONS
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.movements import account_movements, check_bridge
 from tasks.kpis.periods import Periods, month_end
 from tasks.kpis.retention import retention_kpis
-from tasks.kpis.revenue import account_states, revenue_kpis
+from tasks.kpis.revenue import (
+    account_mrr,
+    account_states,
+    active_periods,
+    first_paid_dates,
+    past_due_suspensions,
+    revenue_kpis,
+)
 from tasks.kpis.segments import segment_labels
 
 START = date(2024, 1, 1)
 MONTHS = [date(2024, m, 1) for m in range(1, 8)]
 SUB_SCHEMA = {c.name: c.dtype for c in SUBSCRIPTIONS.columns}
+CANCEL_SCHEMA = {c.name: c.dtype for c in SUBSCRIPTIONS.all_columns}
+INV_SCHEMA = {c.name: c.dtype for c in INVOICES.columns}
+ZONES = ("UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Tokyo")
+SCAN = [START + timedelta(days=d) for d in range(-45, 420)]
+"""Every day a generated book can change on: first paid days are searched over these."""
 ACC_SCHEMA = {c.name: c.dtype for c in ACCOUNTS.columns}
 FX_SCHEMA = {c.name: c.dtype for c in FX_RATES.columns}
 ADDITIVE = (
@@ -42,13 +57,15 @@ TOL = 1e-6
 
 @dataclass(frozen=True)
 class History:
-    """A generated book: subscription rows, account segments, EUR rates, policy and pass."""
+    """A generated book: subscriptions, invoices, account segments, EUR rates, policy, pass."""
 
     subs: list[dict[str, Any]]
     segments: dict[str, str | None]
     fx: list[tuple[date, str, float | None]]
     policy: Policy
     days: list[date]
+    invoices: list[dict[str, Any]]
+    cancel_column: bool
 
     def inputs(self) -> KpiInputs:
         ids = list(self.segments)
@@ -64,11 +81,22 @@ class History:
             },
             schema=ACC_SCHEMA,
         )
+        schema = CANCEL_SCHEMA if self.cancel_column else SUB_SCHEMA
         return KpiInputs(
             accounts=accounts,
-            subscriptions=pl.LazyFrame(self.subs, schema=SUB_SCHEMA),
+            subscriptions=pl.LazyFrame(
+                [{k: r[k] for k in schema} for r in self.subs], schema=schema
+            ),
             fx_rates=pl.LazyFrame(self.fx, schema=FX_SCHEMA, orient="row"),
+            invoices=pl.LazyFrame(self.invoices, schema=INV_SCHEMA),
         )
+
+
+def instant(draw: st.DrawFn, day: date) -> datetime:
+    """A random UTC time on `day`."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(
+        minutes=draw(st.integers(0, 24 * 60 - 1))
+    )
 
 
 @st.composite
@@ -78,6 +106,7 @@ def price_period(draw: st.DrawFn, account: str, index: int) -> dict[str, Any]:
     length = draw(st.one_of(st.none(), st.integers(1, 150)))
     amount = float(draw(st.integers(0, 600))) / draw(st.sampled_from([1, 3, 7]))
     trial = draw(st.one_of(st.none(), st.integers(-5, 45)))
+    cancel = draw(st.one_of(st.none(), st.integers(-10, 200)))
     return {
         "subscription_id": f"{account}-{index}",
         "account_id": account,
@@ -89,6 +118,27 @@ def price_period(draw: st.DrawFn, account: str, index: int) -> dict[str, Any]:
         "start_date": start,
         "end_date": None if length is None else start + timedelta(days=length),
         "trial_end": None if trial is None else start + timedelta(days=trial),
+        "cancelled_at": None if cancel is None else instant(draw, start + timedelta(days=cancel)),
+    }
+
+
+@st.composite
+def invoice(draw: st.DrawFn, account: str, index: int) -> dict[str, Any]:
+    """One invoice: due within 2023-12 .. 2024-07, paid 0-60 days later or not at all."""
+    due = instant(draw, START + timedelta(days=draw(st.integers(-40, 210))))
+    late = draw(st.one_of(st.none(), st.integers(-2, 60)))
+    return {
+        "invoice_id": f"{account}-inv{index}",
+        "account_id": account,
+        "subscription_id": None,
+        "issued_at": due,
+        "due_at": due,
+        "paid_at": None if late is None else instant(draw, due.date() + timedelta(days=late)),
+        "amount": 10.0,
+        "tax": 1.0,
+        "currency": "USD",
+        "kind": draw(st.sampled_from(["recurring", "recurring", "one_time"])),
+        "status": draw(st.sampled_from(["paid", "open", "void", "uncollectible"])),
     }
 
 
@@ -108,17 +158,53 @@ def histories(draw: st.DrawFn) -> History:
         for d in fx_days
     ]
     fx.append((date(2024, 3, 3), "GBP", None))
+    invoices = [
+        draw(invoice(account, j)) for account in segments for j in range(draw(st.integers(0, 3)))
+    ]
     policy = Policy(
         discounts_reduce_mrr=draw(st.booleans()),
         exclude_trials=draw(st.booleans()),
         churn_window_days=draw(st.sampled_from([7, 30])),
+        churn_recognition=draw(st.sampled_from(["period_end", "cancellation"])),
+        past_due_churn_days=draw(st.sampled_from([None, 0, 5, 30])),
+        timezone=draw(st.sampled_from(ZONES)),
     )
     days = draw(st.lists(st.integers(0, 211), max_size=3, unique=True))
-    return History(subs, segments, fx, policy, [START + timedelta(days=d) for d in days])
+    return History(
+        subs,
+        segments,
+        fx,
+        policy,
+        [START + timedelta(days=d) for d in days],
+        invoices,
+        draw(st.booleans()),
+    )
 
 
-def oracle_mrr(h: History, day: date) -> float:
-    """Company MRR on `day`, the definition spelled out in plain Python."""
+def local(moment: datetime, policy: Policy) -> date:
+    """The calendar date of a UTC instant in the policy's time zone."""
+    return moment.astimezone(ZoneInfo(policy.timezone)).date()
+
+
+def suspended(h: History, account: str, day: date) -> bool:
+    """Whether a past-due invoice zeroes the account's MRR on `day` (DESIGN §6)."""
+    n = h.policy.past_due_churn_days
+    if n is None:
+        return False
+    for inv in h.invoices:
+        if inv["account_id"] != account or inv["kind"] != "recurring":
+            continue
+        if inv["status"] == "void" or (inv["status"] == "paid" and inv["paid_at"] is None):
+            continue
+        start = local(inv["due_at"], h.policy) + timedelta(days=n)
+        paid = None if inv["paid_at"] is None else local(inv["paid_at"], h.policy)
+        if start <= day and (paid is None or day < paid):
+            return True
+    return False
+
+
+def oracle_accounts(h: History, day: date) -> dict[str, float]:
+    """Account MRR > 0 on `day`, the definitions spelled out in plain Python."""
     known = sorted((d, r) for d, c, r in h.fx if c == "EUR" and r is not None)
     before = [r for d, r in known if d <= day]
     eur = before[-1] if before else known[0][1]
@@ -127,13 +213,33 @@ def oracle_mrr(h: History, day: date) -> float:
         begin = s["start_date"]
         if h.policy.exclude_trials and s["trial_end"] is not None:
             begin = max(begin, s["trial_end"])
-        if not (begin <= day and (s["end_date"] is None or day < s["end_date"])):
+        end = s["end_date"]
+        cancelled = s["cancelled_at"]
+        cancels = h.cancel_column and h.policy.churn_recognition == "cancellation"
+        if cancels and cancelled is not None:
+            cancel_day = local(cancelled, h.policy)
+            end = cancel_day if end is None else min(end, cancel_day)
+        if not (begin <= day and (end is None or day < end)):
             continue
         price = s["amount"] - (s["discount"] if h.policy.discounts_reduce_mrr else 0.0)
         rate = eur if s["currency"] == "EUR" else 1.0
         mrr = price / MONTHS_IN_PERIOD[s["billing_period"]] * rate
         per_account[s["account_id"]] = per_account.get(s["account_id"], 0.0) + mrr
-    return sum(v for v in per_account.values() if v > 1e-9)
+    return {a: v for a, v in per_account.items() if v > 1e-9 and not suspended(h, a, day)}
+
+
+def oracle_mrr(h: History, day: date) -> float:
+    """Company MRR on `day`."""
+    return sum(oracle_accounts(h, day).values())
+
+
+def oracle_first_paid(h: History) -> dict[str, date]:
+    """Each account's first day with MRR > 0, by scanning every day a book can change on."""
+    first: dict[str, date] = {}
+    for day in SCAN:
+        for account in oracle_accounts(h, day):
+            first.setdefault(account, day)
+    return first
 
 
 def frame_dict(frame: pl.LazyFrame) -> dict[tuple[date, str, str, str], tuple[Any, Any, Any]]:
@@ -187,6 +293,23 @@ def test_bridge_and_rate_bounds_hold(h: History) -> None:
         assert rev[(month, "month", "all", "mrr")][0] == pytest.approx(
             oracle_mrr(h, month_end(month)), abs=TOL
         )
+    for day in h.days:
+        assert rev[(day, "day", "all", "mrr")][0] == pytest.approx(oracle_mrr(h, day), abs=TOL)
+
+    scan = pl.LazyFrame({"date": SCAN}, schema={"date": pl.Date})
+    daily = account_mrr(inputs, scan, h.policy).collect()
+    by_day: dict[date, dict[str, float]] = {}
+    for account, day, mrr in daily.iter_rows():
+        by_day.setdefault(day, {})[account] = mrr
+    for day in SCAN:
+        assert by_day.get(day, {}) == pytest.approx(oracle_accounts(h, day), abs=TOL), day
+
+    assert inputs.subscriptions is not None
+    first_paid = first_paid_dates(
+        active_periods(inputs.subscriptions, h.policy),
+        past_due_suspensions(inputs.invoices, h.policy),
+    )
+    assert dict(first_paid.collect().iter_rows()) == oracle_first_paid(h)
 
     for table, metrics in ((ret, ADDITIVE), (rev, ("mrr", "active_customers"))):
         for date_, grain, _ in {k[:3] for k in table}:

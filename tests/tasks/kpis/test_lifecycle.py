@@ -116,56 +116,116 @@ def ratio(num: float, den: float) -> tuple[object, float, float]:
     return (pytest.approx(num / den), num, den)
 
 
-def test_renewal_worked_example_100_up_80_renewing() -> None:
-    # r00..r99: annual terms Mar 10 2023 .. Mar 10 2024; r00..r79 renew with a term from Mar 10
-    # March: 100 up for renewal, 80 renewed -> 0.8
-    # segment A = r00..r49 (all 50 renew) -> 1.0; B = r50..r99 (r50..r79 renew) -> 30 / 50
+def test_renewal_worked_example_100_due_80_renewing() -> None:
+    # r00..r99: annual price periods from Mar 10 2023 -> every one has a term end on Mar 10 2024
+    # r00..r39 open-ended: the contract simply continues, no new row          -> renewed
+    # r40..r79 run past Mar 10 and end Jun 1 2024 (a later change)            -> renewed
+    # r80..r99 end on Mar 10 2024 (cancelled at term end), nothing follows     -> not renewed
+    # March: 100 due, 80 renewed -> 0.8
+    # segment A = r00..r49 (all renew) -> 50 / 50; B = r50..r99 (r50..r79 renew) -> 30 / 50
     ids = [f"r{i:02d}" for i in range(100)]
-    end = D(2024, 3, 10)
-    rows = [sub(a, D(2023, 3, 10), end, period="year") for a in ids]
-    rows += [sub(a, end, period="year") for a in ids[:80]]
+    ends: list[date | None] = [None] * 40 + [D(2024, 6, 1)] * 40 + [D(2024, 3, 10)] * 20
+    rows = [sub(a, D(2023, 3, 10), e, period="year") for a, e in zip(ids, ends, strict=True)]
     got = kpis(book(rows, {a: "A" if a < "r50" else "B" for a in ids}), Periods.of(months=[MAR]))
     assert got[(MAR, "month", "all", "renewal_rate")] == ratio(80, 100)
     assert got[(MAR, "month", "segment=A", "renewal_rate")] == ratio(50, 50)
     assert got[(MAR, "month", "segment=B", "renewal_rate")] == ratio(30, 50)
 
 
-# x1: quarterly term ends Mar 5, next starts Mar 13 (8 days late)    -> not renewed
-# x2: quarterly term ends Mar 5, next starts Mar 12 (7 days)         -> renewed
-# x3: annual term ends Mar 18, next starts Mar 22                    -> renewed, known from Mar 22
-# x4: monthly price period ends Mar 5                                -> not a term, not counted
-# x5: annual term ends Apr 2                                         -> outside March
-# x6: annual term ends Mar 8, the account comes back Mar 8 monthly   -> renewed (any next period)
+def test_renewal_due_at_every_quarter_end_by_calendar_months() -> None:
+    # q1: quarterly from Nov 30 2023, cancelled at a term end: end_date Aug 30 2024
+    # term ends = start + 3k calendar months: Feb 29 (leap year), May 30, Aug 30, (Nov 30 > end)
+    # Feb: Feb 29, still running -> 1 / 1 | Mar: nothing due -> NULL | May: May 30 -> 1 / 1
+    # Aug: Aug 30 = end_date, nothing follows -> 0 / 1 | Nov: after the end -> NULL
+    # day May 29 (window Apr 30 .. May 29): the term end is May 30, not May 29 -> NULL
+    # day May 30 (window May 1 .. May 30): 1 / 1
+    months = [D(2024, m, 1) for m in (2, 3, 5, 8, 11)]
+    may_29, may_30 = D(2024, 5, 29), D(2024, 5, 30)
+    inputs = book([sub("q1", D(2023, 11, 30), D(2024, 8, 30), period="quarter")])
+    got = kpis(inputs, Periods.of(days=[may_29, may_30], months=months))
+    rate = {k[:2]: v for k, v in got.items() if k[2:] == ("all", "renewal_rate")}
+    assert rate == {
+        (D(2024, 2, 1), "month"): ratio(1, 1),
+        (D(2024, 3, 1), "month"): (None, 0.0, 0.0),
+        (D(2024, 5, 1), "month"): ratio(1, 1),
+        (D(2024, 8, 1), "month"): ratio(0, 1),
+        (D(2024, 11, 1), "month"): (None, 0.0, 0.0),
+        (may_29, "day"): (None, 0.0, 0.0),
+        (may_30, "day"): ratio(1, 1),
+    }
+
+
+def test_renewal_terms_of_an_old_contract_and_of_a_trial_count_from_start_date() -> None:
+    # l1: annual from Feb 29 2020, open -> term ends Feb 28 2021, 2022, 2023 and Feb 29 2024
+    # Feb 2023: Feb 28 -> 1 / 1 | day Feb 28 2024: Feb 29 is not yet in its window -> NULL
+    # day Feb 29 2024: 1 / 1
+    # t1: annual from Mar 1 2023 with a trial to Mar 15 2023 -> term end Mar 1 2024, not Mar 15
+    # day Mar 10 2024 (window Feb 10 .. Mar 10): Mar 1 -> 1 / 1 (l1's Feb 29 too, segment L)
+    # day Apr 10 2024 (window Mar 12 .. Apr 10): nothing due -> NULL
+    inputs = book(
+        [
+            sub("l1", D(2020, 2, 29), period="year"),
+            sub("t1", D(2023, 3, 1), period="year", trial_end=D(2023, 3, 15)),
+        ],
+        {"l1": "L", "t1": "T"},
+    )
+    feb_28, feb_29, mar_10, apr_10 = D(2024, 2, 28), D(2024, 2, 29), D(2024, 3, 10), D(2024, 4, 10)
+    got = kpis(inputs, Periods.of(days=[feb_28, feb_29, mar_10, apr_10], months=[D(2023, 2, 1)]))
+    assert got[(D(2023, 2, 1), "month", "segment=L", "renewal_rate")] == ratio(1, 1)
+    assert got[(feb_28, "day", "segment=L", "renewal_rate")] == (None, 0.0, 0.0)
+    assert got[(feb_29, "day", "segment=L", "renewal_rate")] == ratio(1, 1)
+    assert got[(mar_10, "day", "segment=T", "renewal_rate")] == ratio(1, 1)
+    assert got[(apr_10, "day", "segment=T", "renewal_rate")] == (None, 0.0, 0.0)
+
+
+# c1: annual term ends Mar 5, end_date Mar 5 (cancelled at term end)     -> not renewed
+# c2: annual term ends Mar 5, plan change at renewal: new row Mar 5       -> renewed
+# c3: annual term ends Mar 18 (end_date), next row Mar 22                 -> renewed, known Mar 22
+# c4: annual open from Mar 25 2023 -> term end Mar 25 2024, continues     -> renewed, after Mar 20
+# c5: annual from Jun 10 2023, plan change mid-term Mar 12 2024 (new annual row from Mar 12):
+#     the old row's term end Jun 10 2024 is after its end, the new row's is Mar 12 2025 -> not due
+# c6: quarterly term ends Mar 5 (end_date), next row Mar 13 (8 days)     -> not renewed
+# c7: quarterly term ends Mar 5 (end_date), next row Mar 12 (7 days)     -> renewed
+# c8: monthly price period ends Mar 5                                    -> not a term
+# c9: quarterly open from Nov 20 2023 -> term end Feb 20 2024, continues  -> renewed, February
 RENEWALS = book(
     [
-        sub("x1", D(2023, 12, 5), D(2024, 3, 5), period="quarter"),
-        sub("x1", D(2024, 3, 13), period="quarter"),
-        sub("x2", D(2023, 12, 5), D(2024, 3, 5), period="quarter"),
-        sub("x2", D(2024, 3, 12), period="quarter"),
-        sub("x3", D(2023, 3, 18), D(2024, 3, 18), period="year"),
-        sub("x3", D(2024, 3, 22), period="year"),
-        sub("x4", D(2024, 2, 5), D(2024, 3, 5)),
-        sub("x4", D(2024, 3, 5)),
-        sub("x5", D(2023, 4, 2), D(2024, 4, 2), period="year"),
-        sub("x6", D(2023, 3, 8), D(2024, 3, 8), period="year"),
-        sub("x6", D(2024, 3, 8)),
-    ]
+        sub("c1", D(2023, 3, 5), D(2024, 3, 5), period="year"),
+        sub("c2", D(2023, 3, 5), D(2024, 3, 5), period="year"),
+        sub("c2", D(2024, 3, 5), period="year", amount=150.0),
+        sub("c3", D(2023, 3, 18), D(2024, 3, 18), period="year"),
+        sub("c3", D(2024, 3, 22), period="year"),
+        sub("c4", D(2023, 3, 25), period="year"),
+        sub("c5", D(2023, 6, 10), D(2024, 3, 12), period="year"),
+        sub("c5", D(2024, 3, 12), period="year", amount=200.0),
+        sub("c6", D(2023, 12, 5), D(2024, 3, 5), period="quarter"),
+        sub("c6", D(2024, 3, 13), period="quarter"),
+        sub("c7", D(2023, 12, 5), D(2024, 3, 5), period="quarter"),
+        sub("c7", D(2024, 3, 12), period="quarter"),
+        sub("c8", D(2024, 2, 5), D(2024, 3, 5)),
+        sub("c8", D(2024, 3, 5)),
+        sub("c9", D(2023, 11, 20), period="quarter"),
+    ],
+    {**{f"c{i}": "C" for i in range(1, 10)}, "c5": "M"},
 )
 
 
 def test_renewal_late_or_unknown_at_the_snapshot_does_not_count() -> None:
-    # March close (state Mar 31): due x1, x2, x3, x6 -> renewed x2, x3, x6 -> 3 / 4
-    # day Mar 20 (window Feb 20 .. Mar 20): due x1, x2, x3, x6; x3's renewal (Mar 22) is after
-    # the snapshot, so not yet known -> renewed x2, x6 -> 2 / 4
+    # March close (state Mar 31): due c1, c2, c3, c4, c6, c7 -> renewed c2, c3, c4, c7 -> 4 / 6
+    # day Mar 20 (window Feb 20 .. Mar 20): due c1, c2, c3, c6, c7, c9 (c4's term end Mar 25 is
+    # after the state date); c3's new row (Mar 22) is not yet known -> renewed c2, c7, c9 -> 3 / 6
+    # segment M (c5, mid-term plan change only): nothing due -> NULL in both
     got = kpis(RENEWALS, Periods.of(days=[MAR_20], months=[MAR]))
-    assert got[(MAR, "month", "all", "renewal_rate")] == ratio(3, 4)
-    assert got[(MAR_20, "day", "all", "renewal_rate")] == ratio(2, 4)
+    assert got[(MAR, "month", "all", "renewal_rate")] == ratio(4, 6)
+    assert got[(MAR_20, "day", "all", "renewal_rate")] == ratio(3, 6)
+    assert got[(MAR, "month", "segment=M", "renewal_rate")] == (None, 0.0, 0.0)
+    assert got[(MAR_20, "day", "segment=M", "renewal_rate")] == (None, 0.0, 0.0)
 
 
-def test_nothing_up_for_renewal_gives_null() -> None:
-    # February: no term ends in the month -> 0 / 0 -> NULL, row still present
-    got = kpis(RENEWALS, Periods.of(months=[D(2024, 2, 1)]))
-    assert got[(D(2024, 2, 1), "month", "all", "renewal_rate")] == (None, 0.0, 0.0)
+def test_nothing_due_for_renewal_gives_null() -> None:
+    # January 2024: no term end of any row falls in the month -> 0 / 0 -> NULL, row still present
+    got = kpis(RENEWALS, Periods.of(months=[D(2024, 1, 1)]))
+    assert got[(D(2024, 1, 1), "month", "all", "renewal_rate")] == (None, 0.0, 0.0)
 
 
 # t1: trial Mar 1 .. Mar 15, then paid (open)                       -> converted on Mar 15

@@ -246,10 +246,8 @@ def source() -> KpiInputs:
         schema=schema(ACCOUNTS),
     )
     surveys = pl.LazyFrame(
-        SURVEY_ROWS,
-        schema=["response_id", "account_id", "survey_type", "score", "responded_at"],
-        orient="row",
-    ).cast({c.name: c.dtype for c in SURVEYS.columns})  # type: ignore[arg-type]
+        SURVEY_ROWS, schema={c.name: c.dtype for c in SURVEYS.columns}, orient="row"
+    )
     return KpiInputs(
         accounts=accounts,
         subscriptions=pl.LazyFrame(SUBSCRIPTIONS_ROWS, schema=schema(SUBSCRIPTIONS)),
