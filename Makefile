@@ -19,7 +19,7 @@ demo: setup
 
 test: setup
 	sh infra/ci/ensure-postgres.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 lint: setup
 	$(BIN)/ruff check .

@@ -324,7 +324,7 @@ def demo(
     from flows.backfill import backfill as backfill_flow
 
     if not (data / "crm").is_dir():
-        guarded(lambda: _generate(data, accounts, DEMO_START, DEMO_END, 7, "csv"))
+        guarded(lambda: _generate(data, accounts, DEMO_START, DEMO_END, 7, "csv", optional=True))
         out.print(f"generated demo data for {accounts} accounts in {data}/")
     summary = guarded(lambda: backfill_flow(DEMO_START, DEMO_END, str(data), store, None))
     _print_summary(summary)

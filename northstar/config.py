@@ -209,6 +209,10 @@ class Settings(BaseSettings):
         default_factory=lambda: {"default": NotificationTarget(url_env=["NORTHSTAR_ALERT_URLS"])}
     )
     report_url: str | None = None
+    report_dir: str | None = None
+    schedule_timezone: str = "UTC"
+    daily_cron: str = "30 6 * * *"
+    monthly_cron: str = "0 7 1 * *"
     s3_endpoint_url: str | None = None
     extract_retries: int = Field(3, ge=0)
     extract_retry_delay_seconds: float = Field(2.0, ge=0)

@@ -424,7 +424,7 @@ class MetricsStore:
         """Account snapshot rows of one date (optionally one health band), worst score first."""
         columns = t.account_snapshots.c
         statement = (
-            sa.select(t.account_snapshots)
+            sa.select(*(_readable(c) for c in t.account_snapshots.columns))
             .where(columns.snapshot_date == snapshot_date)
             .order_by(columns.health_score.asc().nulls_last(), columns.account_id)
         )

@@ -402,3 +402,30 @@ def test_account_snapshots_and_cohorts_replace_their_keys(store_url: str) -> Non
     ]
     assert triangle["run_id"].to_list() == ["r1", "r3"]
     store.dispose()
+
+
+def test_health_factors_are_stored_as_json_and_read_back_by_band(store_url: str) -> None:
+    store = MetricsStore(store_url)
+    day = date(2026, 3, 31)
+    factors = '{"nps":{"contribution":12.0,"score":30.0,"value":5.0,"weight":0.4}}'
+    accounts = pl.DataFrame(
+        {
+            "snapshot_date": [day, day],
+            "account_id": ["A1", "A2"],
+            "mrr": [100.0, 50.0],
+            "plan": ["pro", "starter"],
+            "segment": ["SMB", "SMB"],
+            "clv": [None, None],
+            "health_score": [12.0, 80.0],
+            "health_band": ["red", "green"],
+            "health_factors": [factors, None],
+        },
+        schema_overrides={"clv": pl.Float64},
+    )
+    kpis = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+    store.write_snapshot(run_id="r1", policy_hash="p", kpis=kpis, accounts=accounts)
+    red = store.read_accounts(day, band="red")
+    store.dispose()
+    assert red["account_id"].to_list() == ["A1"]
+    # Stored as a JSON document (not a quoted string): it reads back as the same object.
+    assert json.loads(red["health_factors"][0]) == json.loads(factors)
