@@ -19,6 +19,7 @@ demo: setup
 
 test: setup
 	sh infra/ci/ensure-postgres.sh
+	sh infra/ci/ensure-chromium.sh
 	$(BIN)/pytest -q -n 2
 
 lint: setup

@@ -14,12 +14,14 @@ from prefect import get_run_logger
 from prefect.runtime import flow_run
 
 from northstar.config import Settings
+from northstar.report.html import default_report_path, write_report
 from northstar.resources import open_resources
+from northstar.store import MetricsStore
 from tasks.alerting import evaluate_and_notify
 from tasks.compute import compute_kpis, compute_partitioned
 from tasks.extract import extract_table
 from tasks.extract.plan import plan_reads
-from tasks.kpis.periods import Periods
+from tasks.kpis.periods import Periods, month_end
 from tasks.load import load_snapshot
 from tasks.publish import publish_artifacts
 from tasks.validate import ValidatedTable, validate_extracted
@@ -114,9 +116,15 @@ def run_pass(
         store.finish_run(run_id, status="failed", tables=tables, error=str(exc)[:MAX_ERROR])
         store.dispose()
         raise
+    report_url = settings.report_url
+    if settings.report_dir:
+        try:
+            report_url = write_run_report(store, periods, settings.report_dir)
+        except Exception as exc:  # the snapshot is loaded; a report must not fail it
+            logger.warning("could not write the HTML report: %s", exc)
     try:
         changed = outcome.states.filter(pl.col("transition").is_not_null()).to_dicts()
-        publish_artifacts(store, flow, periods, tables, changed, settings.report_url)
+        publish_artifacts(store, flow, periods, tables, changed, report_url)
     except Exception as exc:  # the snapshot is loaded; a UI artifact must not fail it
         logger.warning("could not publish artifacts: %s", exc)
     finally:
@@ -141,6 +149,13 @@ def run_pass(
         outcome.notified,
         outcome.failed,
     )
+
+
+def write_run_report(store: MetricsStore, periods: Periods, folder: str) -> str:
+    """Write the HTML report of the pass's last snapshot into `folder`; returns its file URL."""
+    day = periods.days[-1] if periods.days else month_end(periods.months[-1])
+    path = write_report(store, day, default_report_path(day, folder))
+    return path.resolve().as_uri()
 
 
 def table_counts(validated: dict[str, ValidatedTable]) -> dict[str, dict[str, Any]]:

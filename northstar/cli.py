@@ -453,6 +453,42 @@ def cohort_triangle(frame: pl.DataFrame, basis: str) -> Table:
 
 
 @app.command()
+def report(
+    store: StoreOpt = None,
+    date_: Annotated[
+        date | None, typer.Option("--date", parser=parse_day, metavar="YYYY-MM-DD")
+    ] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="HTML file to write (default reports/northstar-<date>.html)."),
+    ] = None,
+    months: Annotated[int, typer.Option(min=1, help="Month closes in the trend charts.")] = 12,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the self-contained HTML report of one snapshot (default: the latest daily one)."""
+    url = load_settings(_str(config), store=store).store
+    written = guarded(lambda: _write_report(url, date_, out_file, months))
+    if written is None:
+        err.print("no KPIs stored; run `northstar run daily` or `backfill` first")
+        raise typer.Exit(EXIT_FAILED)
+    out.print(f"report written to {written}")
+
+
+def _write_report(url: str, day: date | None, out_file: Path | None, months: int) -> Path | None:
+    from northstar.report.html import default_report_date, default_report_path, write_report
+    from northstar.store import MetricsStore
+
+    store = MetricsStore(url)
+    try:
+        when = day or default_report_date(store)
+        if when is None:
+            return None
+        return write_report(store, when, out_file or default_report_path(when), months=months)
+    finally:
+        store.dispose()
+
+
+@app.command()
 def docs(
     check: Annotated[bool, typer.Option(help="Fail if docs/metrics.md is not current.")] = False,
 ) -> None:
