@@ -7,12 +7,17 @@ from typing import Any
 
 from prefect import Flow, flow
 
-from flows.pipeline import RunSummary, run_name, run_pass
+from flows.pipeline import RunSummary, as_date, run_name, run_pass
 from northstar.config import load_settings
 from tasks.kpis.periods import Periods, days_between, months_between
 
 
-@flow(name="backfill", flow_run_name=run_name("backfill", "start", "end"))
+def _label(parameters: dict[str, Any]) -> str:
+    """`2026-01-01-2026-03-31`: the run's first and last day."""
+    return f"{as_date(parameters.get('start'))}-{as_date(parameters.get('end'))}"
+
+
+@flow(name="backfill", flow_run_name=run_name("backfill", _label))
 def backfill(
     start: date,
     end: date,

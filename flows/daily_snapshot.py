@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from prefect import flow
 
-from flows.pipeline import RunSummary, run_name, run_pass
+from flows.pipeline import RunSummary, as_date, run_name, run_pass
 from northstar.config import load_settings
 from tasks.kpis.periods import Periods, today
 
 
-@flow(name="daily_snapshot", flow_run_name=run_name("daily-snapshot", "snapshot_date"))
+def snapshot_day(snapshot_date: date | None, config: str | None) -> date:
+    """The date a run snapshots: the one asked for, else yesterday in the policy time zone."""
+    if snapshot_date is not None:
+        return snapshot_date
+    return today(load_settings(config).policy.timezone) - timedelta(days=1)
+
+
+def _label(parameters: dict[str, Any]) -> str:
+    """`2026-03-31`: the run's snapshot date, resolved as the run resolves it."""
+    return snapshot_day(
+        as_date(parameters.get("snapshot_date")), parameters.get("config")
+    ).isoformat()
+
+
+@flow(name="daily_snapshot", flow_run_name=run_name("daily-snapshot", _label))
 def daily_snapshot(
     snapshot_date: date | None = None,
     source: str | None = None,
@@ -20,7 +35,6 @@ def daily_snapshot(
 ) -> RunSummary:
     """Extract, validate, compute and load the KPIs of `snapshot_date` (default: yesterday)."""
     settings = load_settings(config, source=source, store=store)
-    if snapshot_date is None:
-        snapshot_date = today(settings.policy.timezone) - timedelta(days=1)
+    snapshot_date = snapshot_day(snapshot_date, config)
     parameters = {"snapshot_date": snapshot_date.isoformat(), "source": settings.source}
     return run_pass("daily_snapshot", Periods.of(days=[snapshot_date]), settings, parameters)

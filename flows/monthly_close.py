@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from prefect import flow
 
-from flows.pipeline import RunSummary, run_name, run_pass
+from flows.pipeline import RunSummary, as_date, run_name, run_pass
 from northstar.config import load_settings
 from tasks.kpis.periods import Periods, month_start, today
 
 
-@flow(name="monthly_close", flow_run_name=run_name("monthly-close", "month"))
+def close_month(month: date | None, config: str | None) -> date:
+    """The first day of the month a run closes: the one asked for, else the previous month."""
+    if month is None:
+        month = month_start(today(load_settings(config).policy.timezone)) - timedelta(days=1)
+    return month_start(month)
+
+
+def _label(parameters: dict[str, Any]) -> str:
+    """`2026-03`: the month the run closes, resolved as the run resolves it."""
+    return close_month(as_date(parameters.get("month")), parameters.get("config")).isoformat()[:7]
+
+
+@flow(name="monthly_close", flow_run_name=run_name("monthly-close", _label))
 def monthly_close(
     month: date | None = None,
     source: str | None = None,
@@ -20,8 +33,6 @@ def monthly_close(
 ) -> RunSummary:
     """Extract, validate, compute and load the KPIs of `month` (default: the previous month)."""
     settings = load_settings(config, source=source, store=store)
-    if month is None:
-        month = month_start(today(settings.policy.timezone)) - timedelta(days=1)
-    first = month_start(month)
+    first = close_month(month, config)
     parameters = {"month": first.isoformat()[:7], "source": settings.source}
     return run_pass("monthly_close", Periods.of(months=[first]), settings, parameters)

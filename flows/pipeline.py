@@ -6,6 +6,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +48,19 @@ class RunSummary:
     alerts_failed: int = 0
 
 
-def run_name(prefix: str, *parameters: str) -> Callable[[], str]:
-    """A readable flow-run name from its parameters, e.g. `daily-snapshot-2026-03-31`."""
+def run_name(prefix: str, label: Callable[[dict[str, Any]], str]) -> Callable[[], str]:
+    """A readable flow-run name, e.g. `daily-snapshot-2026-03-31`: `label` formats the run's
+    parameters, resolving defaults, so scheduled runs without parameters are named by date too."""
 
     def name() -> str:
-        values = flow_run.get_parameters()
-        parts = [str(values.get(p) or "latest") for p in parameters]
-        return "-".join([prefix, *parts])
+        return f"{prefix}-{label(flow_run.get_parameters())}"
 
     return name
+
+
+def as_date(value: object) -> date | None:
+    """A date parameter as the engine hands it over: a date, an ISO string (API runs) or None."""
+    return None if value is None else date.fromisoformat(str(value)[:10])
 
 
 def run_pass(

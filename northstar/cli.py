@@ -204,6 +204,24 @@ def backfill(
 
 
 @app.command()
+def serve(
+    source: SourceOpt = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Most flow runs at once (default: Prefect's).")
+    ] = None,
+) -> None:
+    """Run the daily snapshot and the monthly close on their schedules, in this process."""
+    from northstar.serve import run_parameters
+    from northstar.serve import serve as serve_flows
+
+    settings = guarded(lambda: load_settings(_str(config)))
+    config_path = None if config is None else str(config.resolve())
+    serve_flows(settings, run_parameters(config_path, source, store), limit)
+
+
+@app.command()
 def kpis(
     store: StoreOpt = None,
     date_: Annotated[

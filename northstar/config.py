@@ -214,6 +214,15 @@ class Settings(BaseSettings):
     daily_cron: str = "30 6 * * *"
     monthly_cron: str = "0 7 1 * *"
     s3_endpoint_url: str | None = None
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_schedule_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(value)  # raises for an unknown zone
+        return value
+
     extract_retries: int = Field(3, ge=0)
     extract_retry_delay_seconds: float = Field(2.0, ge=0)
 

@@ -204,7 +204,7 @@ def run_alerts(
     )
 
 
-@task(name="alerts", cache_policy=NONE)
+@task(name="alerts", task_run_name="alerts", cache_policy=NONE)
 def evaluate_and_notify(
     store: MetricsStore,
     rules: Sequence[AlertRule],

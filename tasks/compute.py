@@ -22,7 +22,7 @@ from tasks.kpis.snapshot import SnapshotResult, compute_snapshots, merge_results
 from tasks.validate import ValidatedTable
 
 
-@task(name="compute", cache_policy=NONE)
+@task(name="compute", task_run_name="compute", cache_policy=NONE)
 def compute_kpis(
     validated: Mapping[str, ValidatedTable],
     periods: Periods,

@@ -19,7 +19,7 @@ def quarantined_rows(validated: Mapping[str, ValidatedTable]) -> pl.DataFrame | 
     return pl.concat(frames) if frames else None
 
 
-@task(name="load", cache_policy=NONE)
+@task(name="load", task_run_name="load", cache_policy=NONE)
 def load_snapshot(
     store: MetricsStore,
     run_id: str,

@@ -39,7 +39,7 @@ def artifact_key(flow: str, what: str) -> str:
     return f"northstar-{flow.replace('_', '-')}-{what}"
 
 
-@task(name="publish", cache_policy=NONE)
+@task(name="publish", task_run_name="publish", cache_policy=NONE)
 def publish_artifacts(
     store: MetricsStore,
     flow: str,

@@ -626,7 +626,7 @@ def validate_tables(
     return validated
 
 
-@task(name="validate", cache_policy=NONE)
+@task(name="validate", task_run_name="validate", cache_policy=NONE)
 def validate_extracted(
     extracted: Mapping[str, Extracted], reporting_currency: str
 ) -> dict[str, ValidatedTable]:
