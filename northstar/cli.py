@@ -199,7 +199,10 @@ def backfill(
         raise typer.BadParameter("--end must not be before --start")
     use_dask = dask_address is not None or dask_workers > 0
     flow = on_dask(dask_address, dask_workers or 2) if use_dask else backfill_flow
-    summary = guarded(lambda: flow(start, end, source, store, _str(config), partitions, notify))
+    days = (end - start).days + 1
+    with _progress() as bar:
+        bar.add_task(f"backfill {days} days", total=None)
+        summary = guarded(lambda: flow(start, end, source, store, _str(config), partitions, notify))
     _print_summary(summary)
 
 
@@ -344,7 +347,9 @@ def demo(
     if not (data / "crm").is_dir():
         guarded(lambda: _generate(data, accounts, DEMO_START, DEMO_END, 7, "csv", optional=True))
         out.print(f"generated demo data for {accounts} accounts in {data}/")
-    summary = guarded(lambda: backfill_flow(DEMO_START, DEMO_END, str(data), store, None))
+    with _progress() as bar:
+        bar.add_task("backfilling the demo history", total=None)
+        summary = guarded(lambda: backfill_flow(DEMO_START, DEMO_END, str(data), store, None))
     _print_summary(summary)
     month = month_start(DEMO_END)
     frame = guarded(lambda: _read_snapshot(store, None, month, "month", "all"))
