@@ -14,6 +14,7 @@ import polars as pl
 from northstar.config import Policy
 from schemas.contract import TABLES
 from tasks.kpis.fulfilment import FULFILMENT_WINDOW_DAYS
+from tasks.kpis.health import LOOKBACK_DAYS as HEALTH
 from tasks.kpis.periods import Periods
 from tasks.kpis.web import WEB_WINDOW_DAYS
 
@@ -46,15 +47,22 @@ def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) 
     widest window that looks back from the first snapshot.
     """
     first, last = periods.first_date, periods.last_date
-    support = max(policy.churn_window_days, policy.support_window_days)
-    surveys = max(policy.nps_window_days, policy.csat_window_days, policy.ces_window_days)
+    support = max(policy.churn_window_days, policy.support_window_days, HEALTH["helpdesk/tickets"])
+    surveys = max(
+        policy.nps_window_days,
+        policy.csat_window_days,
+        policy.ces_window_days,
+        HEALTH["crm/surveys"],
+    )
+    usage = max(policy.usage_window_days, 7, HEALTH["product/usage"])
     account_columns = ("account_id", "created_at", *segment_dimensions)
-    reads = [
+    return [
         TableRead("crm/accounts", tuple(dict.fromkeys(account_columns))),
         TableRead("billing/subscriptions", _all("billing/subscriptions")),
         TableRead("billing/fx_rates", _all("billing/fx_rates"), (DateBounds("date", high=last),)),
         TableRead("crm/costs", _all("crm/costs"), (DateBounds("month", high=last),)),
         TableRead("product/value_events", _all("product/value_events")),
+        _invoices(policy, first, last),
         TableRead(
             "helpdesk/tickets",
             _all("helpdesk/tickets"),
@@ -64,20 +72,24 @@ def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) 
             ),
         ),
         _window("crm/surveys", "responded_at", first, last, surveys),
-        _window("product/usage", "date", first, last, max(policy.usage_window_days, 7)),
+        _window("product/usage", "date", first, last, usage),
         _window("crm/referrals", "referred_at", first, last, policy.csat_window_days),
         _window("product/web_sessions", "started_at", first, last, max(support, WEB_WINDOW_DAYS)),
         _window(
             "fulfillment/orders", "delivered_at", first, last, max(support, FULFILMENT_WINDOW_DAYS)
         ),
     ]
+
+
+def _invoices(policy: Policy, first: date, last: date) -> TableRead:
+    """Invoices: whole when past-due churn rewrites MRR history, else those the health score's
+    late-invoice factor can see (due by the last snapshot, unpaid or paid in its look-back)."""
     if policy.past_due_churn_days is not None:
-        reads.append(
-            TableRead(
-                "billing/invoices", _all("billing/invoices"), (DateBounds("due_at", high=last),)
-            )
-        )
-    return reads
+        return TableRead("billing/invoices", _all("billing/invoices"))
+    recent = DateBounds("paid_at", low=_back(first, HEALTH["billing/invoices"]))
+    return TableRead(
+        "billing/invoices", _all("billing/invoices"), (DateBounds("due_at", high=last), recent)
+    )
 
 
 def _all(table: str) -> tuple[str, ...]:

@@ -31,7 +31,17 @@ TREND_DAYS = (7, 30)
 MRR_TREND_DAYS = 90
 USAGE_RECENT_DAYS, USAGE_PRIOR_DAYS, SEAT_BASE_DAYS = 30, 30, 90
 NPS_DAYS, CSAT_DAYS, SLA_DAYS, LATE_PAID_DAYS = 180, 90, 30, 90
-LOGIN_CAP_DAYS = 365
+LOGIN_CAP_DAYS = 90
+LOOKBACK_DAYS: dict[str, int] = {
+    "product/usage": max(USAGE_RECENT_DAYS + USAGE_PRIOR_DAYS, SEAT_BASE_DAYS, LOGIN_CAP_DAYS)
+    + max(TREND_DAYS),
+    "crm/surveys": max(NPS_DAYS, CSAT_DAYS) + max(TREND_DAYS),
+    "helpdesk/tickets": SLA_DAYS + max(TREND_DAYS),
+    "billing/invoices": LATE_PAID_DAYS + max(TREND_DAYS),
+}
+"""Days before the first snapshot each factor's table must be read from, trends included, so
+a one-day run scores an account exactly as a backfill over the same day does. days_since_login is
+capped at LOGIN_CAP_DAYS for the same reason (the default band already scores 0 from 60 days)."""
 URGENT = "urgent"
 COUNT_FACTORS = ("urgent_tickets", "sla_breaches", "late_invoices")
 """Factors that are 0, not missing, for an account without rows when their table is present."""
@@ -153,7 +163,7 @@ def _days_since_login(
     pairs: pl.LazyFrame, usage: pl.LazyFrame, accounts: pl.LazyFrame, tz: str
 ) -> pl.LazyFrame:
     """Days from the last usage date on or before as_of (else the account's creation date) to
-    as_of, capped at 365."""
+    as_of, capped at LOGIN_CAP_DAYS."""
     last = usage.select("account_id", pl.col("date").alias("last_date")).unique()
     created = accounts.select("account_id", local_date("created_at", tz).alias("created_date"))
     since = pl.coalesce("last_date", "created_date")

@@ -1,0 +1,394 @@
+"""Reconciliation: the money the store reports against the money in the source, to the cent.
+
+After a load, MRR is recomputed straight from the validated subscriptions (and fx rates, and
+invoices under a past-due policy) by the DESIGN §5 formula, without the KPI code, and compared
+with what the store now says: every account's MRR on every daily snapshot, the company `mrr`
+of every snapshot (a month's is its last day's), and every stored movement of the pass's months
+(its mrr_before and mrr_after, its amount, and no account whose MRR changed left without one).
+A difference above a cent raises `ReconciliationError` naming the worst rows, so a run fails
+loudly instead of publishing numbers that do not add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+import sqlalchemy as sa
+from prefect import task
+from prefect.cache_policies import NONE
+
+from northstar.config import Policy
+from northstar.store import MetricsStore
+from northstar.store import tables as t
+from schemas.contract import MONTHS_IN_PERIOD
+from tasks.kpis.periods import Periods, local_date, month_end
+from tasks.validate import ValidatedTable
+
+TOLERANCE = 0.01
+"""Largest difference accepted between stored and source money, in the reporting currency."""
+SHOWN = 5
+"""Mismatching rows quoted in the error message."""
+PAIR_SCHEMA: dict[str, pl.DataType] = {"account_id": pl.String(), "date": pl.Date()}
+MRR_SCHEMA: dict[str, pl.DataType] = {**PAIR_SCHEMA, "mrr": pl.Float64()}
+
+
+class ReconciliationError(Exception):
+    """Stored money disagrees with the source by more than the tolerance."""
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What one reconciliation compared, and the largest difference it found."""
+
+    account_rows: int
+    snapshot_rows: int
+    movement_rows: int
+    max_difference: float
+
+
+def _rates(fx_rates: pl.LazyFrame | None, pairs: pl.LazyFrame, reporting: str) -> pl.LazyFrame:
+    """(currency, date, rate): latest rate on or before the date, else the currency's first."""
+    known = (
+        pl.LazyFrame(schema={"currency": pl.String, "fx_date": pl.Date, "rate": pl.Float64})
+        if fx_rates is None
+        else fx_rates.select(
+            pl.col("currency").cast(pl.String),
+            pl.col("date").cast(pl.Date).alias("fx_date"),
+            pl.col("rate").cast(pl.Float64),
+        ).drop_nulls()
+    ).sort("fx_date")
+    first = known.sort("fx_date").group_by("currency").agg(pl.col("rate").first().alias("first"))
+    return (
+        pairs.select("currency", "date")
+        .unique()
+        .sort("date")
+        .join_asof(
+            known,
+            left_on="date",
+            right_on="fx_date",
+            by="currency",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .join(first, on="currency", how="left")
+        .select(
+            "currency",
+            "date",
+            pl.when(pl.col("currency") == reporting)
+            .then(pl.lit(1.0))
+            .otherwise(pl.coalesce("rate", "first"))
+            .alias("rate"),
+        )
+    )
+
+
+def _suspended(
+    invoices: pl.LazyFrame | None, days: pl.LazyFrame, policy: Policy
+) -> pl.LazyFrame | None:
+    """(account_id, date) pairs on which a past-due recurring invoice makes MRR count 0."""
+    if policy.past_due_churn_days is None or invoices is None:
+        return None
+    tz, status = policy.timezone, pl.col("status")
+    late = invoices.filter(
+        (pl.col("kind") == "recurring")
+        & status.is_in(["open", "uncollectible", "paid"])
+        & ~((status == "paid") & pl.col("paid_at").is_null())
+    ).select(
+        pl.col("account_id").cast(pl.String),
+        (local_date("due_at", tz) + pl.duration(days=policy.past_due_churn_days)).alias("from"),
+        local_date("paid_at", tz).alias("to"),
+    )
+    return (
+        late.join(days, how="cross")
+        .filter(
+            (pl.col("date") >= pl.col("from"))
+            & (pl.col("to").is_null() | (pl.col("date") < pl.col("to")))
+        )
+        .select("account_id", "date")
+        .unique()
+    )
+
+
+def source_mrr(
+    subscriptions: pl.LazyFrame,
+    fx_rates: pl.LazyFrame | None,
+    dates: Sequence[date],
+    policy: Policy,
+    invoices: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
+    """(account_id, date, mrr) for accounts with MRR on each date, by DESIGN §5 and §6.
+
+    A price period counts on d when start ≤ d < end (end null while open), d ≥ trial_end when
+    trials are excluded, and d < the local cancellation date under `cancellation` churn; its
+    MRR is (amount − discount, or amount) ÷ months in the billing period, at d's fx rate."""
+    days = pl.LazyFrame({"date": sorted(set(dates))}, schema={"date": pl.Date})
+    columns = subscriptions.collect_schema().names()
+    price = (
+        pl.col("amount") - pl.col("discount") if policy.discounts_reduce_mrr else pl.col("amount")
+    )
+    periods = subscriptions.select(
+        pl.col("account_id").cast(pl.String),
+        pl.col("currency").cast(pl.String),
+        pl.col("start_date").cast(pl.Date).alias("start"),
+        pl.col("end_date").cast(pl.Date).alias("end"),
+        pl.col("trial_end").cast(pl.Date).alias("trial_end"),
+        (
+            local_date("cancelled_at", policy.timezone)
+            if policy.churn_recognition == "cancellation" and "cancelled_at" in columns
+            else pl.lit(None, pl.Date)
+        ).alias("cancelled"),
+        price.cast(pl.Float64).alias("price"),
+        pl.col("billing_period").replace_strict(MONTHS_IN_PERIOD, return_dtype=pl.Float64),
+    )
+    day = pl.col("date")
+    active = (
+        (day >= pl.col("start"))
+        & (pl.col("end").is_null() | (day < pl.col("end")))
+        & (pl.col("cancelled").is_null() | (day < pl.col("cancelled")))
+    )
+    if policy.exclude_trials:
+        active = active & (pl.col("trial_end").is_null() | (day >= pl.col("trial_end")))
+    priced = periods.join(days, how="cross").filter(active)
+    native = priced.join(
+        _rates(fx_rates, priced, policy.reporting_currency), on=["currency", "date"], how="left"
+    ).select(
+        "account_id",
+        "date",
+        (pl.col("price") / pl.col("billing_period") * pl.col("rate")).alias("mrr"),
+    )
+    suspended = _suspended(invoices, days, policy)
+    if suspended is not None:
+        native = native.join(suspended, on=["account_id", "date"], how="anti")
+    return (
+        native.group_by("account_id", "date")
+        .agg(pl.col("mrr").sum())
+        .filter(pl.col("mrr").abs() > TOLERANCE / 100)
+        .sort("date", "account_id")
+        .collect()
+    )
+
+
+def _select(
+    store: MetricsStore, statement: sa.Select[tuple[object, ...]], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """Rows of one bound-parameter select as a typed frame."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(statement).all()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def stored_account_mrr(store: MetricsStore, days: Sequence[date]) -> pl.DataFrame:
+    """(account_id, date, mrr) from account_snapshots on the given days."""
+    c = t.account_snapshots.c
+    statement = sa.select(c.account_id, c.snapshot_date, c.mrr).where(c.snapshot_date.in_(days))
+    return _select(store, statement, MRR_SCHEMA)
+
+
+def stored_company_mrr(store: MetricsStore, periods: Periods) -> pl.DataFrame:
+    """(snapshot_date, grain, date, mrr): company MRR of each snapshot, dated by its state day."""
+    c = t.kpi_snapshots.c
+    keys = [("day", d) for d in periods.days] + [("month", m) for m in periods.months]
+    statement = sa.select(c.snapshot_date, c.grain, c.value).where(
+        c.metric == "mrr",
+        c.segment == "all",
+        sa.tuple_(c.grain, c.snapshot_date).in_(keys),
+    )
+    schema = {"snapshot_date": pl.Date(), "grain": pl.String(), "mrr": pl.Float64()}
+    frame = _select(store, statement, schema) if keys else pl.DataFrame(schema=schema)
+    return frame.with_columns(
+        pl.when(pl.col("grain") == "month")
+        .then(pl.col("snapshot_date").dt.month_end())
+        .otherwise(pl.col("snapshot_date"))
+        .alias("date")
+    )
+
+
+def stored_movements(store: MetricsStore, months: Sequence[date]) -> pl.DataFrame:
+    """Movements of the given months (first days): amount, mrr_before, mrr_after."""
+    c = t.mrr_movements.c
+    statement = sa.select(
+        c.month, c.account_id, c.movement, c.amount, c.mrr_before, c.mrr_after
+    ).where(c.month.in_(months))
+    schema = {
+        "month": pl.Date(),
+        "account_id": pl.String(),
+        "movement": pl.String(),
+        "amount": pl.Float64(),
+        "mrr_before": pl.Float64(),
+        "mrr_after": pl.Float64(),
+    }
+    return _select(store, statement, schema)
+
+
+def _differences(
+    expected: pl.DataFrame, reported: pl.DataFrame, keys: list[str], value: str, what: str
+) -> pl.DataFrame:
+    """(what, key, expected, reported, difference) for every key on either side; absent is 0."""
+    joined = expected.select(*keys, pl.col(value).alias("expected")).join(
+        reported.select(*keys, pl.col(value).alias("reported")), on=keys, how="full", coalesce=True
+    )
+    return joined.select(
+        pl.lit(what).alias("check"),
+        pl.concat_str([pl.col(k).cast(pl.String) for k in keys], separator=" ").alias("key"),
+        pl.col("expected").fill_null(0.0),
+        pl.col("reported").fill_null(0.0),
+    ).with_columns((pl.col("reported") - pl.col("expected")).abs().alias("difference"))
+
+
+def _movement_differences(
+    source: pl.DataFrame, movements: pl.DataFrame, months: Sequence[date]
+) -> list[pl.DataFrame]:
+    """Stored movements against source MRR at the month ends around each month."""
+    ends = pl.DataFrame(
+        {
+            "month": list(months),
+            "after_day": [month_end(m) for m in months],
+            "before_day": [m - timedelta(days=1) for m in months],
+        },
+        schema={"month": pl.Date, "after_day": pl.Date, "before_day": pl.Date},
+    )
+    at = source.select("account_id", "date", "mrr")
+    states = (
+        ends.join(at.rename({"date": "after_day", "mrr": "after"}), on="after_day", how="left")
+        .select("month", "account_id", "after")
+        .join(
+            ends.join(at.rename({"date": "before_day", "mrr": "before"}), on="before_day").select(
+                "month", "account_id", "before"
+            ),
+            on=["month", "account_id"],
+            how="full",
+            coalesce=True,
+        )
+        .drop_nulls("account_id")
+        .with_columns(pl.col("after", "before").fill_null(0.0))
+    )
+    keys = ["month", "account_id"]
+    stored = movements.select(keys)
+    changed = states.filter((pl.col("after") - pl.col("before")).abs() > TOLERANCE)
+    missing = (
+        changed.join(stored, on=keys, how="anti")
+        .select(
+            pl.lit("movement missing").alias("check"),
+            pl.concat_str([pl.col(k).cast(pl.String) for k in keys], separator=" ").alias("key"),
+            (pl.col("after") - pl.col("before")).abs().alias("expected"),
+            pl.lit(0.0).alias("reported"),
+        )
+        .with_columns(pl.col("expected").alias("difference"))
+    )
+    known = states.join(stored, on=keys, how="semi")
+    return [
+        missing,
+        _differences(
+            known.select(*keys, mrr="before"),
+            movements.select(*keys, mrr="mrr_before"),
+            keys,
+            "mrr",
+            "movement mrr_before",
+        ),
+        _differences(
+            known.select(*keys, mrr="after"),
+            movements.select(*keys, mrr="mrr_after"),
+            keys,
+            "mrr",
+            "movement mrr_after",
+        ),
+        _differences(
+            movements.select(*keys, mrr=(pl.col("mrr_after") - pl.col("mrr_before")).abs()),
+            movements.select(*keys, mrr="amount"),
+            keys,
+            "mrr",
+            "movement amount",
+        ),
+    ]
+
+
+def compare(
+    source: pl.DataFrame,
+    accounts: pl.DataFrame,
+    company: pl.DataFrame,
+    movements: pl.DataFrame,
+    periods: Periods,
+    tolerance: float = TOLERANCE,
+) -> Reconciliation:
+    """Check stored account MRR, company MRR and movements against source MRR; raise if off."""
+    totals = source.group_by("date").agg(pl.col("mrr").sum())
+    expected_company = (
+        company.select("snapshot_date", "grain", "date")
+        .join(totals, on="date", how="left")
+        .with_columns(pl.col("mrr").fill_null(0.0))
+    )
+    daily = source.filter(pl.col("date").is_in(list(periods.days)))
+    checks = [
+        _differences(daily, accounts, ["date", "account_id"], "mrr", "account mrr"),
+        _differences(expected_company, company, ["grain", "snapshot_date"], "mrr", "company mrr"),
+        *_movement_differences(source, movements, periods.months),
+    ]
+    found = pl.concat(checks)
+    bad = found.filter(pl.col("difference") > tolerance).sort("difference", descending=True)
+    if bad.height:
+        worst = "; ".join(
+            f"{r['check']} {r['key']}: store {r['reported']:.2f}, source {r['expected']:.2f}"
+            for r in bad.head(SHOWN).iter_rows(named=True)
+        )
+        raise ReconciliationError(
+            f"stored money does not reconcile with the source: {bad.height} difference(s) "
+            f"above {tolerance}; worst: {worst}"
+        )
+    largest: float = found.select(pl.col("difference").max().fill_null(0.0)).item()
+    return Reconciliation(
+        account_rows=accounts.height,
+        snapshot_rows=company.height,
+        movement_rows=movements.height,
+        max_difference=largest,
+    )
+
+
+def state_days(periods: Periods) -> list[date]:
+    """Every day whose MRR a pass reports: its days, and each month's last day and the day
+    before it starts (the movement states)."""
+    months = [d for m in periods.months for d in (m - timedelta(days=1), month_end(m))]
+    return sorted({*periods.days, *months})
+
+
+def reconcile_store(
+    store: MetricsStore,
+    validated: Mapping[str, ValidatedTable],
+    periods: Periods,
+    policy: Policy,
+    tolerance: float = TOLERANCE,
+) -> Reconciliation:
+    """Reconcile what the store now holds for `periods` with the validated source tables."""
+    subscriptions = validated.get("billing/subscriptions")
+    if subscriptions is None:
+        raise ReconciliationError("cannot reconcile: the source has no billing/subscriptions")
+    fx = validated.get("billing/fx_rates")
+    invoices = validated.get("billing/invoices")
+    source = source_mrr(
+        subscriptions.clean.lazy(),
+        None if fx is None else fx.clean.lazy(),
+        state_days(periods),
+        policy,
+        None if invoices is None else invoices.clean.lazy(),
+    )
+    return compare(
+        source,
+        stored_account_mrr(store, list(periods.days)),
+        stored_company_mrr(store, periods),
+        stored_movements(store, list(periods.months)),
+        periods,
+        tolerance,
+    )
+
+
+@task(name="reconcile", cache_policy=NONE)
+def reconcile_load(
+    store: MetricsStore,
+    validated: Mapping[str, ValidatedTable],
+    periods: Periods,
+    policy: Policy,
+) -> Reconciliation:
+    """The flow step right after the load: fail the run when stored money does not add up."""
+    return reconcile_store(store, validated, periods, policy)
