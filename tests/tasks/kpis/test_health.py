@@ -253,17 +253,17 @@ def test_factor_values_scores_and_contributions_by_hand() -> None:
 def test_missing_factors_are_left_out_and_weights_renormalised() -> None:
     rows = scores(INPUTS)
     b = json.loads(rows["B"]["health_factors"])
-    # B has no usage (days since creation 120 -> 0), no nps in 180 days, no csat, no MRR 90
+    # B has no usage (days since creation 120, capped at 90 -> 0), no nps in 180 days, no csat, no MRR 90
     # days ago; counts are 0 -> 100. Weights 0.10 + 0.05 + 0.10 + 0.15 = 0.40 renormalise to
     # 0.25, 0.125, 0.25, 0.375: score 25 + 12.5 + 25 + 0 = 62.5.
     assert set(b) == {"urgent_tickets", "sla_breaches", "late_invoices", "days_since_login"}
-    assert b["days_since_login"]["value"] == 120.0
+    assert b["days_since_login"]["value"] == 90.0
     assert [b[f]["weight"] for f in b] == pytest.approx([0.25, 0.125, 0.25, 0.375])
     assert rows["B"]["health_score"] == pytest.approx(62.5)
-    # C: urgent 1 -> 50, sla 0 -> 100, late 2 -> 0, mrr_trend 0 -> 70, days 365 (capped) -> 0;
+    # C: urgent 1 -> 50, sla 0 -> 100, late 2 -> 0, mrr_trend 0 -> 70, days 90 (capped) -> 0;
     # weights 0.1 .05 .1 .1 .15 / 0.5 = .2 .1 .2 .2 .3: 10 + 10 + 0 + 14 + 0 = 34 -> red
     c = json.loads(rows["C"]["health_factors"])
-    assert c["days_since_login"]["value"] == 365.0
+    assert c["days_since_login"]["value"] == 90.0
     assert rows["C"]["health_score"] == pytest.approx(34.0)
     assert rows["C"]["health_band"] == "red"
 
