@@ -24,7 +24,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check flows tasks schemas northstar
+	$(BIN)/ruff format --check flows tasks schemas northstar benchmarks
 
 typecheck: setup
 	$(BIN)/mypy

@@ -8,6 +8,7 @@ JSON columns as their canonical JSON text (sorted keys, no spaces) so backends c
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from psycopg import sql as pgsql
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
@@ -197,6 +200,31 @@ def _readable(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return column
 
 
+def _copy_rows(connection: Connection, table: sa.Table, rows: pl.DataFrame) -> None:
+    """Stream rows into a PostgreSQL table with COPY (CSV, NULL as \\N): the bulk path, with no
+    per-row Python. JSON columns go in as their text, which PostgreSQL parses."""
+    if rows.is_empty():
+        return
+    columns = [c for c in rows.columns if c in table.c]
+    buffer = io.BytesIO()
+    rows.select(columns).write_csv(
+        buffer,
+        include_header=False,
+        null_value="\\N",
+        datetime_format="%Y-%m-%dT%H:%M:%S%.f%z",
+    )
+    statement = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(
+        pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(buffer.getvalue())
+    except psycopg.errors.IntegrityError as err:  # same exception type as the insert path
+        raise sa.exc.IntegrityError(f"COPY {table.name}", None, err) from err
+
+
 def migration_config() -> Config:
     """An Alembic config for the packaged migrations; needs no alembic.ini in the cwd."""
     config = Config()
@@ -368,6 +396,9 @@ class MetricsStore:
         targets = rows.select(pl.col(key).alias(f"k_{key}") for key in keys).unique()
         delete = sa.delete(table).where(*(table.c[key] == sa.bindparam(f"k_{key}") for key in keys))
         self._execute_chunks(connection, delete, targets)
+        if connection.dialect.name == "postgresql":
+            _copy_rows(connection, table, rows)
+            return
         json_text = [
             c.name
             for c in table.columns

@@ -1,0 +1,396 @@
+"""One measured step, run in its own process: `python -m benchmarks.steps '<json spec>'`.
+
+Each step imports only what it needs, times its work with a monotonic clock (imports and
+start-up excluded), and prints one JSON line: seconds, peak resident memory of the process
+(`ru_maxrss`), the resident memory after imports (the baseline), and step-specific figures.
+Result frames the parent compares (KPI rows) or reuses (the pass's outputs, for loading) are
+written to parquet after the clock stops.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+CORE_METRICS = (
+    "mrr",
+    "active_customers",
+    "arpa",
+    "new_mrr",
+    "expansion_mrr",
+    "contraction_mrr",
+    "churned_mrr",
+    "reactivation_mrr",
+    "new_customers",
+    "churned_customers",
+    "reactivated_customers",
+    "logo_churn_rate",
+    "nrr",
+    "grr",
+    "nps",
+    "csat",
+    "fcr_rate",
+    "aht_minutes",
+)
+"""The metrics the DuckDB reference computes and the benchmark checks equal."""
+CORE_COLUMNS = {
+    "crm/accounts": ("account_id", "segment"),
+    "billing/subscriptions": (
+        "account_id",
+        "billing_period",
+        "amount",
+        "discount",
+        "currency",
+        "start_date",
+        "end_date",
+        "trial_end",
+    ),
+    "billing/fx_rates": ("date", "currency", "rate"),
+    "crm/surveys": ("account_id", "survey_type", "score", "responded_at"),
+    "helpdesk/tickets": ("account_id", "solved_at", "agent_replies", "reopens", "handle_seconds"),
+}
+"""The columns the core KPI set reads, per table (what the DuckDB reference selects)."""
+SCAN_GLOBS = {
+    "crm/accounts": "crm/accounts.parquet",
+    "billing/subscriptions": "billing/subscriptions.parquet",
+    "billing/fx_rates": "billing/fx_rates.parquet",
+    "crm/surveys": "crm/surveys.parquet",
+    "helpdesk/tickets": "helpdesk/tickets/*/*.parquet",
+}
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MiB (from /proc)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def spine_dates(spec: dict[str, Any]) -> tuple[list[date], list[date]]:
+    """The pass's daily snapshot dates and month starts from the spec."""
+    days = [date.fromisoformat(d) for d in spec.get("days", [])]
+    months = [date.fromisoformat(m) for m in spec.get("months", [])]
+    if "day_range" in spec:
+        first, last = (date.fromisoformat(d) for d in spec["day_range"])
+        days = [first + timedelta(n) for n in range((last - first).days + 1)]
+    return days, months
+
+
+def polars_pass(spec: dict[str, Any]) -> dict[str, Any]:
+    """Files to KPIs with the project's public pieces: plan, read, validate, compute.
+
+    Phases are timed separately. With `core` only the tables the core KPI set needs are read
+    (every family whose tables are absent is skipped), so both engines compute the same set.
+    """
+    from northstar.config import Policy
+    from northstar.sources import FolderSource
+    from schemas.contract import TABLES
+    from tasks.extract import read_table
+    from tasks.extract.plan import plan_reads
+    from tasks.kpis.inputs import KpiInputs
+    from tasks.kpis.periods import Periods
+    from tasks.kpis.snapshot import compute_snapshots
+    from tasks.validate import validate_tables
+
+    days, months = spine_dates(spec)
+    periods, policy, dimensions = Periods.of(days=days, months=months), Policy(), ["segment"]
+    base = rss_mb()
+    t0 = time.perf_counter()
+    source = FolderSource(spec["data"])
+    reads = plan_reads(periods, policy, dimensions)
+    if spec.get("core"):
+        reads = [r for r in reads if r.table in CORE_COLUMNS]
+    extracted = [read_table(source, read) for read in reads]
+    present = {e.table: e for e in extracted if e is not None}
+    t1 = time.perf_counter()
+    raw = {name: (e.frame.lazy(), e.origin) for name, e in present.items()}
+    specs = {name: TABLES[name].only(e.columns) for name, e in present.items()}
+    validated = validate_tables(raw, reporting_currency=policy.reporting_currency, specs=specs)
+    t2 = time.perf_counter()
+    inputs = KpiInputs.from_tables({name: v.clean.lazy() for name, v in validated.items()})
+    result = compute_snapshots(inputs, periods, policy, dimensions)
+    t3 = time.perf_counter()
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    result.kpis.write_parquet(out / "kpis.parquet")
+    for name in ("movements", "accounts", "cohorts"):
+        frame = getattr(result, name)
+        if frame is not None:
+            frame.write_parquet(out / f"{name}.parquet")
+    return {
+        "seconds": t3 - t0,
+        "read_s": t1 - t0,
+        "validate_s": t2 - t1,
+        "kpis_s": t3 - t2,
+        "base_mb": base,
+        "rows_read": sum(v.rows_read for v in validated.values()),
+        "quarantined": sum(v.rows_quarantined for v in validated.values()),
+        "kpi_rows": result.kpis.height,
+    }
+
+
+def polars_split(spec: dict[str, Any]) -> dict[str, Any]:
+    """The pass read and validated once, then computed in month-aligned parts, one at a time,
+    each on its inputs cut to the part's own planned windows (`row_filter` of its reads).
+
+    Measures what pruning each partition's inputs would save a backfill (the flows' partitions
+    read the staged tables whole).
+    """
+    import polars as pl
+
+    from northstar.config import Policy
+    from northstar.sources import FolderSource
+    from schemas.contract import TABLES
+    from tasks.extract import read_table
+    from tasks.extract.plan import plan_reads, row_filter
+    from tasks.kpis.inputs import KpiInputs
+    from tasks.kpis.periods import Periods
+    from tasks.kpis.snapshot import compute_snapshots, merge_results
+    from tasks.validate import validate_tables
+
+    days, months = spine_dates(spec)
+    periods, policy, dimensions = Periods.of(days=days, months=months), Policy(), ["segment"]
+    base = rss_mb()
+    t0 = time.perf_counter()
+    source = FolderSource(spec["data"])
+    extracted = [read_table(source, read) for read in plan_reads(periods, policy, dimensions)]
+    present = {e.table: e for e in extracted if e is not None}
+    raw = {name: (e.frame.lazy(), e.origin) for name, e in present.items()}
+    specs = {name: TABLES[name].only(e.columns) for name, e in present.items()}
+    validated = validate_tables(raw, reporting_currency=policy.reporting_currency, specs=specs)
+    t1 = time.perf_counter()
+    results = []
+    for part in periods.split(spec.get("parts", 12)):
+        tables: dict[str, pl.LazyFrame] = {}
+        for read in plan_reads(part, policy, dimensions):
+            if read.table not in validated:
+                continue
+            clean = validated[read.table].clean
+            keep = row_filter(read, clean.schema)
+            tables[read.table] = (clean if keep is None else clean.filter(keep)).lazy()
+        inputs = KpiInputs.from_tables(tables)
+        results.append(compute_snapshots(inputs, part, policy, dimensions))
+    merged = merge_results(results)
+    t2 = time.perf_counter()
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    merged.kpis.write_parquet(out / "kpis.parquet")
+    return {
+        "seconds": t2 - t0,
+        "read_s": t1 - t0,
+        "kpis_s": t2 - t1,
+        "base_mb": base,
+        "kpi_rows": merged.kpis.height,
+    }
+
+
+def scan_floor(spec: dict[str, Any]) -> dict[str, Any]:
+    """The pass's planned reads materialised and nothing else: the floor any engine pays.
+
+    `core` restricts each read to the columns the core KPI set needs (same rows); otherwise
+    every planned table and column is read, as the pass's extract step does.
+    """
+    from northstar.config import Policy
+    from northstar.sources import FolderSource
+    from tasks.extract import read_table
+    from tasks.extract.plan import TableRead, plan_reads
+    from tasks.kpis.periods import Periods
+
+    days, months = spine_dates(spec)
+    periods, policy = Periods.of(days=days, months=months), Policy()
+    reads = plan_reads(periods, policy, ["segment"])
+    if spec.get("core"):
+        reads = [
+            TableRead(r.table, CORE_COLUMNS[r.table], r.bounds)
+            for r in reads
+            if r.table in CORE_COLUMNS
+        ]
+    base = rss_mb()
+    t0 = time.perf_counter()
+    source = FolderSource(spec["data"])
+    frames = [read_table(source, read) for read in reads]
+    seconds = time.perf_counter() - t0
+    rows = sum(e.frame.height for e in frames if e is not None)
+    return {"seconds": seconds, "base_mb": base, "rows_read": rows}
+
+
+def duckdb_reference(spec: dict[str, Any]) -> dict[str, Any]:
+    """The core KPI set by the DuckDB SQL reference, straight from the parquet files."""
+    import duckdb
+
+    days, months = spine_dates(spec)
+    first = min([*days, *months])
+    last = max([*days, *(_month_end(m) for m in months)])
+    data = Path(spec["data"])
+    windows = spec["windows"]
+    event_from = first - timedelta(days=max(windows.values()) + 2)
+    base = rss_mb()
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(f"set threads = {spec.get('threads', 2)}")
+    views = {
+        "accounts": ("crm/accounts", ""),
+        "subscriptions": ("billing/subscriptions", ""),
+        "fx_rates": ("billing/fx_rates", f"where date <= date '{last + timedelta(1)}'"),
+        "surveys": (
+            "crm/surveys",
+            f"where responded_at >= timestamptz '{event_from}' "
+            f"and responded_at < timestamptz '{last + timedelta(2)}'",
+        ),
+        "tickets": (
+            "helpdesk/tickets",
+            f"where created_at < timestamptz '{last + timedelta(2)}' "
+            f"and solved_at >= timestamptz '{event_from}'",
+        ),
+    }
+    for rel, (table, where) in views.items():
+        columns = ", ".join(CORE_COLUMNS[table])
+        path = data / SCAN_GLOBS[table]
+        con.execute(f"create view {rel} as select {columns} from read_parquet('{path}') {where}")
+    spine = [(d, "day") for d in days] + [(m, "month") for m in months]
+    con.execute("create table snapshot_spine (snapshot_date date, grain varchar)")
+    con.executemany("insert into snapshot_spine values (?, ?)", spine)
+    params = {
+        "reporting_currency": spec["reporting_currency"],
+        "timezone": spec["timezone"],
+        **windows,
+    }
+    sql = (Path(__file__).parent / "duckdb_reference.sql").read_text()
+    con.execute(f"create table result as {sql}", params)
+    seconds = time.perf_counter() - t0
+    out = Path(spec["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    con.execute(f"copy result to '{out / 'duckdb.parquet'}' (format parquet)")
+    rows = con.execute("select count(*) from result").fetchone()
+    con.close()
+    return {"seconds": seconds, "base_mb": base, "kpi_rows": rows[0] if rows else 0}
+
+
+def _month_end(first: date) -> date:
+    """The last day of the month starting at `first`."""
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
+def load_store(spec: dict[str, Any]) -> dict[str, Any]:
+    """Write a saved pass's outputs into a fresh store with `MetricsStore.write_snapshot`."""
+    import polars as pl
+
+    from northstar.store import MetricsStore
+
+    saved = Path(spec["saved"])
+    frames = {
+        name: pl.read_parquet(saved / f"{name}.parquet")
+        if (saved / f"{name}.parquet").is_file()
+        else None
+        for name in ("kpis", "movements", "accounts", "cohorts")
+    }
+    store = MetricsStore(spec["url"])
+    base = rss_mb()
+    store.start_run("bench", "benchmark", {}, "{}", "bench")
+    t0 = time.perf_counter()
+    written = store.write_snapshot(
+        run_id="bench",
+        policy_hash="bench",
+        kpis=frames["kpis"],  # type: ignore[arg-type]
+        movements=frames["movements"],
+        accounts=frames["accounts"],
+        cohorts=frames["cohorts"],
+    )
+    seconds = time.perf_counter() - t0
+    store.dispose()
+    rows = written.kpis + written.movements + written.accounts + written.cohorts
+    return {"seconds": seconds, "base_mb": base, "rows_written": rows}
+
+
+def direct_pass(spec: dict[str, Any]) -> dict[str, Any]:
+    """A daily pass without Prefect: read, validate, compute, and load into a SQLite store."""
+    from northstar.store import MetricsStore
+
+    url = spec["url"]
+    store = MetricsStore(url)
+    store.start_run("bench", "benchmark", {}, "{}", "bench")
+    figures = polars_pass(spec)
+    import polars as pl
+
+    out = Path(spec["out"])
+    t0 = time.perf_counter()
+    store.write_snapshot(
+        run_id="bench",
+        policy_hash="bench",
+        kpis=pl.read_parquet(out / "kpis.parquet"),
+        accounts=pl.read_parquet(out / "accounts.parquet"),
+    )
+    figures["load_s"] = time.perf_counter() - t0
+    figures["seconds"] += figures["load_s"]
+    store.dispose()
+    return figures
+
+
+def flow_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """One flow end to end (against the Prefect server in PREFECT_API_URL), into SQLite."""
+    from flows.backfill import backfill
+    from flows.daily_snapshot import daily_snapshot
+    from flows.monthly_close import monthly_close
+
+    kind, data, url = spec["flow"], spec["data"], spec["url"]
+    base = rss_mb()
+    t0 = time.perf_counter()
+    if kind == "daily":
+        summary = daily_snapshot(date.fromisoformat(spec["days"][0]), source=data, store=url)
+    elif kind == "monthly":
+        summary = monthly_close(date.fromisoformat(spec["months"][0]), source=data, store=url)
+    else:
+        first, last = (date.fromisoformat(d) for d in spec["day_range"])
+        summary = backfill(first, last, source=data, store=url)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "base_mb": base, "kpi_rows": summary.kpi_rows}
+
+
+def single_days(spec: dict[str, Any]) -> dict[str, Any]:
+    """The listed days as separate single-day passes (read, validate, compute), in turn."""
+    days, _ = spine_dates(spec)
+    base = rss_mb()
+    total, per_day = 0.0, []
+    for day in days:
+        one = {k: v for k, v in spec.items() if k != "day_range"}
+        figures = polars_pass({**one, "days": [day.isoformat()], "months": []})
+        per_day.append(figures["seconds"])
+        total += figures["seconds"]
+    return {"seconds": total, "base_mb": base, "runs": len(days), "per_day": per_day}
+
+
+STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "polars": polars_pass,
+    "split": polars_split,
+    "floor": scan_floor,
+    "duckdb": duckdb_reference,
+    "load": load_store,
+    "direct": direct_pass,
+    "flow": flow_run,
+    "days": single_days,
+}
+
+
+def main(argv: list[str]) -> None:
+    """Run the step named in the JSON spec and print its figures as one JSON line."""
+    spec = json.loads(argv[0])
+    figures = STEPS[spec["step"]](spec)
+    figures["peak_mb"] = peak_mb()
+    print("BENCH " + json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
