@@ -30,7 +30,9 @@ DAY = date(2025, 9, 30)
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("plan")
-    generate(root, accounts=250, start=date(2024, 6, 1), end=date(2025, 9, 30), seed=19, optional=True)
+    generate(
+        root, accounts=250, start=date(2024, 6, 1), end=date(2025, 9, 30), seed=19, optional=True
+    )
     return root
 
 
