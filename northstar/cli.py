@@ -367,6 +367,7 @@ def alerts(
     state: Annotated[
         Literal["firing", "resolved"] | None, typer.Option(help="Only alerts in this state.")
     ] = None,
+    fmt: Annotated[Literal["table", "csv", "json"], typer.Option("--format")] = "table",
     config: ConfigOpt = None,
 ) -> None:
     """List alert states: rule, subject, period, state, value vs threshold, delivery."""
@@ -385,7 +386,15 @@ def alerts(
     if states.is_empty():
         out.print("no alert has fired")
         return
-    out.print(render_alert_table(states))
+    if fmt == "table":
+        out.print(render_alert_table(states))
+        return
+    columns = [c for c in states.columns if states.schema[c] != pl.Object]
+    plain = states.select(columns).with_columns(pl.col(pl.List(pl.String)).list.join(","))
+    if fmt == "csv":
+        sys.stdout.write(plain.write_csv())
+    else:
+        sys.stdout.write(json.dumps(plain.to_dicts(), default=str, indent=2) + "\n")
 
 
 health_app = typer.Typer(help="Customer health scores.", no_args_is_help=True)
