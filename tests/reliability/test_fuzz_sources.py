@@ -1,0 +1,488 @@
+"""Broken sources, fuzzed: every case is loaded plus quarantined equal to the rows written, or
+a ContractError (CLI exit 3) naming table, column and problem. Never another exception.
+
+Hypothesis builds a small table (crm/accounts, billing/subscriptions, helpdesk/tickets,
+crm/surveys or billing/fx_rates) of mostly valid rows, breaks cells (wrong types, huge and tiny
+numbers, NaN and infinity, far dates, unknown currencies, orphan account ids, quoted newlines,
+Latin-1 bytes) and then the file (a BOM, CRLF, another delimiter, a dropped or duplicated
+header, header only, empty, truncated or wrongly typed parquet), writes it to a folder next to
+a valid crm/accounts, and runs extract (`read_table`) and validation (`validate_extracted.fn`,
+the function under the Prefect task) exactly as a run does. The generator knows how many data
+rows it wrote, so a row lost or invented anywhere shows. NORTHSTAR_FUZZ_EXAMPLES sets the
+number of cases (1000 by default, as in CI).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from northstar.cli import app
+from northstar.sources import FolderSource, SourceError
+from schemas.contract import TABLES
+from tasks.extract import read_table
+from tasks.extract.plan import TableRead
+from tasks.validate import ContractError, ValidatedTable, validate_extracted
+
+FUZZ_EXAMPLES = int(os.environ.get("NORTHSTAR_FUZZ_EXAMPLES", "1000"))
+ACCOUNTS = "crm/accounts"
+KNOWN = ("A1", "A2", "A3", "A4")
+ACCOUNTS_CSV = (
+    "account_id,name,created_at,segment,region,owner\n"
+    "A1,Acme,2024-01-05T10:00:00Z,SMB,EMEA,csm-1\n"
+    "A2,Bolt,2024-02-05T10:00:00Z,Enterprise,NA,csm-2\n"
+    "A3,Cog,2024-03-05,SMB,,\n"
+    "A4,Dyn,2024-04-05T10:00:00+02:00,Mid-Market,APAC,csm-1\n"
+)
+FUZZED = (ACCOUNTS, "billing/subscriptions", "helpdesk/tickets", "crm/surveys", "billing/fx_rates")
+WHOLE_FILE_KINDS = ("empty", "truncated-parquet")
+"""File problems that concern no single column: a ContractError for them names no column."""
+
+NOT_UTF8 = (
+    "a CSV with a Latin-1 byte raises polars' ComputeError 'invalid utf-8 sequence' from "
+    "read_table (CLI exit 1, no table or column named); fix: scan CSV as utf8-lossy and "
+    "quarantine text holding U+FFFD as 'is not valid UTF-8 text'"
+)
+UNREADABLE = (
+    "an empty file or a truncated parquet file raises SourceError (CLI exit 1, and Prefect "
+    "retries it 3 times with 2+10+30 s delays) instead of a ContractError naming the table "
+    "(exit 3); fix: tasks/extract read_table maps unreadable content to ContractError"
+)
+
+text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+BAD_NUMBERS = st.sampled_from(
+    ["abc", "1,5", "12.5.1", "NaN", "nan", "inf", "-Infinity", "1e400", "-1e400", "1e308",
+     "9" * 40, "1e-320", "-0", "+3", " 7 ", "0x1F", "1_000", "€12", "true", ""]
+)  # fmt: skip
+BAD_DATES = st.sampled_from(
+    ["0001-01-01", "9999-12-31", "10000-01-01", "1900-02-29", "2025-02-30", "2025-13-01",
+     "20250101", "01/02/2025", "2025-1-5", "1969-12-31", "2025-06-01T25:00:00", "yesterday",
+     "2025-06-01T10:00:00+25:00", "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z", ""]
+)  # fmt: skip
+BAD_TEXT = st.one_of(
+    st.sampled_from(["Z9", "a1", " A1 ", "usd", "EURO", "XXX", "€", "line\nbreak", '"q"', ""]),
+    text,
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One generated source table: where it goes, its bytes, and the data rows it holds."""
+
+    table: str
+    file_kind: str
+    relative: str
+    content: bytes
+    rows: int
+
+
+def _good(table: str, column: str, dtype: pl.DataType) -> st.SearchStrategy[str]:
+    """A valid CSV value for a column (enums and ids chosen so that rows usually pass)."""
+    choices: dict[str, list[str]] = {
+        "account_id": list(KNOWN),
+        "billing_period": ["month", "quarter", "year"],
+        "currency": ["USD", "USD", "USD", "EUR"],
+        "survey_type": ["nps", "csat", "ces"],
+        "status": ["open", "solved", "closed", "pending"],
+        "channel": ["email", "chat", "phone", "web", "self_service"],
+        "priority": ["low", "normal", "high", "urgent"],
+        "segment": ["SMB", "Enterprise", ""],
+        "discount": ["0", "0.00", "5"],
+        "end_date": ["", "2025-12-31"],
+        "trial_end": ["", "2025-01-15"],
+        "score": ["0", "1", "3", "5", "7", "9", "10"],
+    }
+    if column in choices:
+        return st.sampled_from(choices[column])
+    if isinstance(dtype, pl.Float64):
+        return st.decimals(0, 100_000, places=2).map(str)
+    if isinstance(dtype, pl.Int64):
+        return st.integers(0, 50).map(str)
+    if isinstance(dtype, pl.Date):
+        return st.dates(date(2024, 1, 1), date(2025, 12, 31)).map(str)
+    if isinstance(dtype, pl.Datetime):
+        return st.sampled_from(["2025-01-10T08:00:00Z", "2025-02-01 09:30", "2025-03-03"])
+    return st.text("abcdefghij0123456789-", min_size=1, max_size=8)
+
+
+def _bad(dtype: pl.DataType) -> st.SearchStrategy[str]:
+    """A value that is wrong for (or at the edge of) a column's type."""
+    if isinstance(dtype, pl.Float64 | pl.Int64):
+        return st.one_of(BAD_NUMBERS, BAD_TEXT)
+    if isinstance(dtype, pl.Date | pl.Datetime):
+        return st.one_of(BAD_DATES, BAD_TEXT)
+    return BAD_TEXT
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[str, list[str], list[list[str]]]:
+    """(table, header, rows): mostly valid rows of one table, some cells broken."""
+    table = draw(st.sampled_from(FUZZED))
+    spec = TABLES[table]
+    columns = [c for c in spec.all_columns if c in spec.columns or draw(st.booleans())]
+    header = [c.name for c in columns]
+    count = draw(st.integers(0, 6))
+    rows = []
+    for number in range(count):
+        row = [draw(_good(table, c.name, c.dtype)) for c in columns]
+        for position, column in enumerate(columns):
+            if draw(st.integers(0, 9)) == 0:
+                row[position] = draw(_bad(column.dtype))
+        if spec.key == ("subscription_id", "start_date") or len(spec.key) == 1:
+            key = header.index(spec.key[0])
+            if draw(st.integers(0, 9)) != 0:
+                row[key] = f"{spec.key[0][:3]}-{number}" if table != ACCOUNTS else f"N{number}"
+        rows.append(row)
+    return table, header, rows
+
+
+def _csv_bytes(header: list[str], rows: list[list[str]], delimiter: str, newline: str) -> bytes:
+    """RFC 4180 CSV text (quoting cells that need it) encoded as UTF-8."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def _parquet_bytes(header: list[str], rows: list[list[str]], typed: bool, table: str) -> bytes:
+    """The rows as parquet: all-String columns, or each cast to its contract type where it
+    parses (values that do not become NULL: parquet holds typed values only)."""
+    frame = pl.DataFrame(
+        [[None if v == "" else v for v in row] for row in rows],
+        schema={name: pl.String for name in header},
+        orient="row",
+    )
+    if typed:
+        spec = TABLES[table]
+        frame = frame.with_columns(
+            pl.col(c.name).cast(c.dtype, strict=False)
+            for c in spec.all_columns
+            if c.name in header and not isinstance(c.dtype, pl.Datetime | pl.Date)
+        )
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+FILE_KINDS = (
+    "csv", "csv-bom", "csv-crlf", "csv-semicolon", "csv-tab", "csv-latin1", "csv-quoted-newline",
+    "csv-duplicate-header", "csv-missing-column", "header-only", "empty", "parquet-text",
+    "parquet-typed", "parquet-wrong-type", "truncated-parquet",
+)  # fmt: skip
+
+
+@st.composite
+def cases(draw: st.DrawFn, kinds: tuple[str, ...] = FILE_KINDS) -> Case:
+    """A whole broken source table: cell-level damage from `tables`, then file-level damage."""
+    table, header, rows = draw(tables())
+    kind = draw(st.sampled_from(kinds))
+    csv_name, parquet_name = f"{table}.csv", f"{table}.parquet"
+    if kind == "csv-quoted-newline" and rows:
+        row, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(header) - 1))
+        rows[row][column] = rows[row][column] + "\nsecond line, with a comma"
+    if kind == "header-only":
+        rows = []
+    if kind == "csv-duplicate-header":
+        header = [*header, draw(st.sampled_from(header))]
+        rows = [[*row, draw(BAD_TEXT)] for row in rows]
+    if kind == "csv-missing-column":
+        drop = draw(st.integers(0, len(TABLES[table].columns) - 1))
+        header = header[:drop] + header[drop + 1 :]
+        rows = [row[:drop] + row[drop + 1 :] for row in rows]
+    delimiter = {"csv-semicolon": ";", "csv-tab": "\t"}.get(kind, ",")
+    newline = "\r\n" if kind == "csv-crlf" else "\n"
+    content = _csv_bytes(header, rows, delimiter, newline)
+    if kind == "csv-bom":
+        content = b"\xef\xbb\xbf" + content
+    if kind == "csv-latin1" and rows:
+        row, column = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(header) - 1))
+        rows[row][column] = rows[row][column] + "caf\xe9"
+        content = _csv_bytes(header, rows, delimiter, newline).replace(
+            "caf\xe9".encode(), "caf\xe9".encode("latin-1")
+        )
+    if kind == "empty":
+        content = b""
+    name = csv_name
+    if kind.startswith("parquet") or kind == "truncated-parquet":
+        name = parquet_name
+        content = _parquet_bytes(header, rows, kind != "parquet-text", table)
+        if kind == "parquet-wrong-type":
+            frame = pl.read_parquet(io.BytesIO(content))
+            victim = draw(st.sampled_from(header))
+            wrong = pl.Series(victim, [[1, 2]] * frame.height, dtype=pl.List(pl.Int64))
+            buffer = io.BytesIO()
+            frame.with_columns(wrong).write_parquet(buffer)
+            content = buffer.getvalue()
+        if kind == "truncated-parquet":
+            content = content[: draw(st.integers(0, len(content) - 1))]
+    return Case(table, kind, name, content, len(rows))
+
+
+def _run(folder: Path, table: str) -> dict[str, ValidatedTable]:
+    """Extract and validate the fuzzed table (and crm/accounts) as a run does, unbounded."""
+    source = FolderSource(folder)
+    extracted = {}
+    for name in dict.fromkeys((ACCOUNTS, table)):
+        read = TableRead(name, tuple(c.name for c in TABLES[name].all_columns))
+        found = read_table(source, read)
+        if found is not None:
+            extracted[name] = found
+    return validate_extracted.fn(extracted, "USD")
+
+
+def _write(folder: Path, case: Case) -> None:
+    """The valid accounts table, then the case's file (which may replace it)."""
+    (folder / "crm").mkdir(parents=True, exist_ok=True)
+    if case.table != ACCOUNTS:
+        (folder / "crm" / "accounts.csv").write_text(ACCOUNTS_CSV)
+    path = folder / case.relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(case.content)
+
+
+def _check_rejection(case: Case, rejected: ContractError) -> None:
+    """A rejection names the table, the column (unless the whole file is bad) and the problem."""
+    message = str(rejected)
+    assert rejected.table in (case.table, ACCOUNTS)
+    assert message.startswith(f"{rejected.table} (")
+    assert rejected.problem
+    assert rejected.problem in message
+    if rejected.column is None:
+        assert case.file_kind in WHOLE_FILE_KINDS or "table" in rejected.problem
+    else:
+        assert f"column '{rejected.column}'" in message
+
+
+def _check_loaded(case: Case, table: ValidatedTable) -> None:
+    """Every row written is read once and ends loaded or quarantined with its reasons."""
+    assert table.rows_read == case.rows, (table.rows_read, case.rows)
+    assert table.rows_loaded + table.rows_quarantined == case.rows
+    reasons = table.quarantine["reasons"].to_list()
+    assert all(isinstance(r, str) and r for r in reasons), reasons
+    assert table.quarantine["row_number"].is_between(1, case.rows).all()
+    assert not table.quarantine["row_number"].is_duplicated().any()
+
+
+def check_case(case: Case) -> str:
+    """Run one case and assert its outcome is one of the two allowed; returns which
+    ("rejected", "loaded", or "quarantined" when loaded with some rows set aside)."""
+    with tempfile.TemporaryDirectory(prefix="northstar-fuzz-") as folder:
+        _write(Path(folder), case)
+        try:
+            validated = _run(Path(folder), case.table)
+        except ContractError as rejected:
+            _check_rejection(case, rejected)
+            return "rejected"
+    table = validated[case.table]
+    _check_loaded(case, table)
+    return "quarantined" if table.rows_quarantined else "loaded"
+
+
+KNOWN_GAPS = (*WHOLE_FILE_KINDS, "csv-latin1")
+"""File kinds that fail today (see the strict xfails below); empty this once they are fixed."""
+READABLE_KINDS = tuple(k for k in FILE_KINDS if k not in KNOWN_GAPS)
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(cases(READABLE_KINDS))
+def test_every_broken_source_is_loaded_whole_or_rejected_by_name(case: Case) -> None:
+    outcome = check_case(case)
+    event(f"{case.file_kind}: {outcome}")
+    event(f"table {case.table}")
+
+
+def _unreadable(table: str, kind: str, keep: float) -> Case:
+    """An empty CSV, or a valid parquet file of one row cut to `keep` of its bytes."""
+    if kind == "empty":
+        return Case(table, kind, f"{table}.csv", b"", 0)
+    header = [c.name for c in TABLES[table].columns]
+    whole = _parquet_bytes(header, [["A1"] * len(header)], False, table)
+    return Case(table, kind, f"{table}.parquet", whole[: int(len(whole) * keep)], 1)
+
+
+@pytest.mark.xfail(strict=False, reason=UNREADABLE, raises=SourceError)
+@pytest.mark.parametrize(
+    ("table", "kind", "keep"),
+    [
+        (table, kind, keep)
+        for table in (ACCOUNTS, "billing/subscriptions")
+        for kind, keep in (("empty", 0.0), ("truncated-parquet", 0.0), ("truncated-parquet", 0.5),
+                           ("truncated-parquet", 0.99))
+    ],
+)  # fmt: skip
+def test_an_unreadable_file_is_rejected_by_name(table: str, kind: str, keep: float) -> None:
+    assert check_case(_unreadable(table, kind, keep)) == "rejected"
+
+
+@pytest.mark.xfail(strict=False, reason=NOT_UTF8, raises=pl.exceptions.ComputeError)
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [(ACCOUNTS, "name"), ("billing/subscriptions", "plan"), ("billing/fx_rates", "rate")],
+)
+def test_a_latin1_byte_is_quarantined_in_its_row(table: str, column: str) -> None:
+    # two rows, the second with 'caf\xe9' in Latin-1: one loaded, one quarantined naming
+    # the column (or the table rejected naming it), never a parser error
+    spec = TABLES[table]
+    header = [c.name for c in spec.columns]
+    good = {
+        ACCOUNTS: ["A1", "Acme", "2024-01-05T10:00:00Z", "SMB", "EMEA", "csm-1"],
+        "billing/subscriptions": [
+            "S1",
+            "A1",
+            "pro",
+            "month",
+            "100",
+            "0",
+            "USD",
+            "2025-01-01",
+            "",
+            "",
+        ],
+        "billing/fx_rates": ["2025-01-01", "EUR", "1.1"],
+    }[table]
+    bad = list(good)
+    bad[header.index(spec.key[0])] += "2"
+    bad[header.index(column)] += "caf\xe9"
+    content = _csv_bytes(header, [good, bad], ",", "\n").replace(
+        "caf\xe9".encode(), "caf\xe9".encode("latin-1")
+    )
+    case = Case(table, "csv-latin1", f"{table}.csv", content, 2)
+    assert check_case(case) in ("quarantined", "rejected")
+    with tempfile.TemporaryDirectory() as folder:
+        _write(Path(folder), case)
+        validated = _run(Path(folder), table)[table]
+    assert validated.rows_quarantined == 1
+    assert column in validated.quarantine["reasons"].item()
+
+
+def _company_with(small_company: Path, tmp_path: Path, damage: Callable[[Path], None]) -> Path:
+    """A copy of the small company with one file damaged."""
+    import shutil
+
+    folder = tmp_path / "company"
+    shutil.copytree(small_company, folder)
+    damage(folder)
+    return folder
+
+
+def _csv_rewrite(relative: str, change: Callable[[str], str]) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        path = folder / relative
+        path.write_text(change(path.read_text()))
+
+    return damage
+
+
+def _cell(relative_column: str, value: str) -> Callable[[str], str]:
+    """Replace one column's value on the first data row of a CSV text."""
+
+    def change(content: str) -> str:
+        lines = content.splitlines()
+        header = lines[0].split(",")
+        cells = lines[1].split(",")
+        cells[header.index(relative_column)] = value
+        lines[1] = ",".join(cells)
+        return "\n".join(lines) + "\n"
+
+    return change
+
+
+CLI_CASES: list[Any] = [
+    pytest.param(
+        "billing/subscriptions.csv",
+        lambda c: c.replace("billing_period", "period", 1),
+        3,
+        ("billing/subscriptions", "billing_period", "missing"),
+        id="missing-column",
+    ),
+    pytest.param(
+        "billing/subscriptions.csv",
+        _cell("amount", "NaN"),
+        0,
+        ("billing/subscriptions", "amount", "is not a number"),
+        id="nan-amount-quarantined",
+    ),
+    pytest.param(
+        "crm/accounts.csv",
+        lambda c: c.replace(",", ";"),
+        3,
+        ("crm/accounts", "account_id", "missing"),
+        id="semicolon-delimiter",
+    ),
+]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize(("relative", "change", "code", "named"), CLI_CASES)
+def test_cli_on_a_broken_source_exits_cleanly(
+    relative: str,
+    change: Callable[[str], str],
+    code: int,
+    named: tuple[str, str, str],
+    small_company: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # the whole command in-process: exit 0 with the bad row counted as quarantined, or exit
+    # 3 naming table, column and problem
+    folder = _company_with(small_company, tmp_path, _csv_rewrite(relative, change))
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(
+        app, ["run", "daily", "--date", "2025-04-15", "--source", str(folder), "--store", store]
+    )
+    output = " ".join((result.output + capfd.readouterr().err).split())
+    assert result.exit_code == code, output
+    if code == 3:
+        assert all(part in output for part in named), output
+        return
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(store)
+    with engine.connect() as connection:
+        reasons = connection.exec_driver_sql(
+            "SELECT reasons FROM quarantine WHERE table_name = ?", (named[0],)
+        ).scalars()
+        assert any(named[1] in r and named[2] in r for r in reasons)
+    engine.dispose()
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="Prefect's console handler prints the task's full Python traceback before the "
+    "CLI's 'input rejected' line (fix: filter exc_info of expected errors in the CLI)",
+)
+def test_cli_rejection_prints_no_traceback(small_company: Path, tmp_path: Path, cli: Any) -> None:
+    # a child process, as a user runs it: Prefect's own console logging is on
+    folder = _company_with(
+        small_company,
+        tmp_path,
+        _csv_rewrite("crm/accounts.csv", lambda c: c.replace("created_at", "createdAt", 1)),
+    )
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    args = ("run", "daily", "--date", "2025-04-15", "--source", str(folder), "--store", store)
+    result = subprocess.run(
+        cli.command(*args), env=cli.env, cwd=cli.cwd, capture_output=True, text=True, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "column 'created_at': missing" in " ".join(output.split())
+    assert "Traceback" not in output
