@@ -55,7 +55,7 @@ def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) 
         HEALTH["crm/surveys"],
     )
     usage = max(policy.usage_window_days, 7, HEALTH["product/usage"])
-    account_columns = ("account_id", "created_at", *segment_dimensions)
+    account_columns = ("account_id", "created_at", "segment", *segment_dimensions)
     return [
         TableRead("crm/accounts", tuple(dict.fromkeys(account_columns))),
         TableRead("billing/subscriptions", _all("billing/subscriptions")),
