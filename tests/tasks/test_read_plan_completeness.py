@@ -59,7 +59,8 @@ def test_one_day_equals_that_day_of_a_backfill(source: Path) -> None:
     many = backfill.kpis.filter(day_rows & (pl.col("grain") == "day"))
     assert one.height > 50 * 4
     assert_frame_equal(one, many, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
-    assert alone.accounts is not None and backfill.accounts is not None
+    assert alone.accounts is not None
+    assert backfill.accounts is not None
     accounts = ["account_id", "mrr", "health_score", "health_band", "health_factors", "clv"]
     assert_frame_equal(
         alone.accounts.filter(day_rows).select(accounts).sort("account_id"),
