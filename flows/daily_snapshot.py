@@ -6,8 +6,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from prefect import flow
+from pydantic import SecretStr
 
-from flows.pipeline import RunSummary, as_date, run_name, run_pass
+from flows.pipeline import RunSummary, as_date, revealed, run_name, run_pass
 from northstar.config import load_settings
 from tasks.kpis.periods import Periods, today
 
@@ -29,12 +30,14 @@ def _label(parameters: dict[str, Any]) -> str:
 @flow(name="daily_snapshot", flow_run_name=run_name("daily-snapshot", _label))
 def daily_snapshot(
     snapshot_date: date | None = None,
-    source: str | None = None,
-    store: str | None = None,
+    source: SecretStr | None = None,
+    store: SecretStr | None = None,
     config: str | None = None,
 ) -> RunSummary:
-    """Extract, validate, compute and load the KPIs of `snapshot_date` (default: yesterday)."""
-    settings = load_settings(config, source=source, store=store)
+    """Extract, validate, compute and load the KPIs of `snapshot_date` (default: yesterday).
+
+    `source` and `store` may carry passwords: Prefect records them masked."""
+    settings = load_settings(config, source=revealed(source), store=revealed(store))
     snapshot_date = snapshot_day(snapshot_date, config)
     parameters = {"snapshot_date": snapshot_date.isoformat(), "source": settings.source}
     return run_pass("daily_snapshot", Periods.of(days=[snapshot_date]), settings, parameters)

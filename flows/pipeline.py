@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 from prefect import get_run_logger
 from prefect.runtime import flow_run
+from pydantic import SecretStr
 
 from northstar.config import Settings
 from northstar.report.html import default_report_path, write_report
@@ -25,6 +26,7 @@ from tasks.extract.plan import plan_reads
 from tasks.kpis.periods import Periods, month_end
 from tasks.load import load_snapshot
 from tasks.publish import publish_artifacts
+from tasks.reconcile import reconcile_load
 from tasks.validate import ValidatedTable, validate_extracted
 
 MAX_ERROR = 4000
@@ -46,6 +48,11 @@ class RunSummary:
     alert_transitions: int = 0
     alerts_notified: int = 0
     alerts_failed: int = 0
+
+
+def revealed(value: SecretStr | str | None) -> str | None:
+    """The text of a parameter that Prefect keeps masked (a URL that may hold a password)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 def run_name(prefix: str, label: Callable[[dict[str, Any]], str]) -> Callable[[], str]:
@@ -107,6 +114,7 @@ def run_pass(
                 validated, periods, policy, settings.segment_dimensions, settings.health
             )
         rows = load_snapshot(store, run_id, policy.policy_hash, result, validated)
+        reconcile_load(store, validated, periods, policy)
         outcome = evaluate_and_notify(
             store,
             settings.alert_rules,

@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 run failed, 2 usage error, 3 input rejected by validation.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -66,18 +67,46 @@ StoreOpt = Annotated[
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
 
 
+class _NoTraceback(logging.Filter):
+    """Strip the traceback from log records of failures the CLI explains in one line."""
+
+    def __init__(self, explained: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.explained = explained
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record; drop its exc_info when the exception is an explained one."""
+        if record.exc_info and isinstance(record.exc_info[1], self.explained):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_console(explained: tuple[type[BaseException], ...]) -> None:
+    """Keep Prefect's console handler (on the root logger) from printing tracebacks of
+    explained failures; the Prefect API still receives them."""
+    import prefect  # noqa: F401  (importing Prefect installs its logging handlers)
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NoTraceback) for f in handler.filters):
+            handler.addFilter(_NoTraceback(explained))
+
+
 def guarded(action: Callable[[], Any]) -> Any:
     """Run an action, turning known failures into a message and the documented exit code."""
     from northstar.sources import SourceError
+    from northstar.store import StoreError
     from tasks.kpis.movements import BridgeError
+    from tasks.reconcile import ReconciliationError
     from tasks.validate import ContractError
 
+    explained = (BridgeError, SourceError, StoreError, ReconciliationError)
+    _quiet_console((ContractError, *explained))
     try:
         return action()
     except ContractError as exc:
         err.print(f"[bold red]input rejected:[/] {exc}")
         raise typer.Exit(EXIT_REJECTED) from exc
-    except (BridgeError, SourceError, FileNotFoundError, ValueError) as exc:
+    except (*explained, FileNotFoundError, ValueError) as exc:
         err.print(f"[bold red]run failed:[/] {exc}")
         raise typer.Exit(EXIT_FAILED) from exc
     except Exception as exc:
@@ -156,7 +185,7 @@ def run_daily(
     """The daily snapshot of one date."""
     from flows.daily_snapshot import daily_snapshot
 
-    summary = guarded(lambda: daily_snapshot(date_, source, store, _str(config)))
+    summary = guarded(lambda: daily_snapshot(date_, _secret(source), _secret(store), _str(config)))
     _print_summary(summary)
 
 
@@ -587,6 +616,13 @@ def _migrate(url: str, downgrade_to: str | None) -> None:
         out.print(f"{store.url_for_display}: schema at {downgrade_to or 'head'}")
     finally:
         store.dispose()
+
+
+def _secret(value: str | None) -> Any:
+    """A URL handed to a flow as a SecretStr, so Prefect stores the parameter masked."""
+    from pydantic import SecretStr
+
+    return None if value is None else SecretStr(value)
 
 
 def _str(path: Path | None) -> str | None:

@@ -106,7 +106,7 @@ def record_states(
 ) -> pl.DataFrame:
     """Evaluate against stored states and write states and intents in one transaction."""
     spans = period_spans(observed)
-    with store.engine.begin() as connection:
+    with store.begin_write() as connection:
         lock_alerts(connection)
         prior = read_prior_states(connection, {rule: first for rule, (first, _) in spans.items()})
         stored = read_period_states(connection, spans)

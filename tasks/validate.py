@@ -30,6 +30,8 @@ ROW_NUMBER = "_row_number"
 ERRORS = "_errors"
 """Staged frames carry each row's parse failures under this name (list of reasons)."""
 REDACTED = "<redacted>"
+NOT_UTF8 = "\ufffd"
+"""What CSV bytes that are not UTF-8 read as (the replacement character): such text is bad."""
 QUARANTINE_SCHEMA = pl.Schema(
     {"table": pl.String, "row_number": pl.Int64, "row": pl.String, "reasons": pl.String}
 )
@@ -188,7 +190,7 @@ def _from_text(spec: TableSpec, column: Column, text: pl.Expr) -> pl.Expr:
         return _parse_timestamp(text)
     if isinstance(target, pl.Boolean):
         return _parse_boolean(text)
-    return text
+    return pl.when(~text.str.contains(NOT_UTF8, literal=True)).then(text)
 
 
 def _from_typed(column: Column, source: pl.DataType) -> pl.Expr | None:
@@ -244,6 +246,8 @@ def _problem(spec: TableSpec, column: Column) -> str:
         return "is not an ISO 8601 timestamp"
     if isinstance(target, pl.Boolean):
         return "is not a boolean"
+    if isinstance(target, pl.String):
+        return "is not valid UTF-8 text"
     return f"is not a {target}"
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import apprise
 import httpx
@@ -103,6 +104,13 @@ register_blockkit()
 def split_urls(value: str) -> list[str]:
     """The Apprise URLs in one environment variable (separated by spaces or commas)."""
     return [str(url) for url in parse_urls(value)]
+
+
+def _where(url: str) -> str:
+    """scheme://host[:port] of a target: paths and queries can carry tokens (a Slack webhook's
+    path is its secret), so records and logs name a target by where it goes, no further."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _scheme(url: str) -> str:
@@ -208,7 +216,7 @@ def deliver_apprise(
                 Delivery(channel, label, ok=False, attempts=0, error="not a valid Apprise URL")
             )
             continue
-        label = f"{label} {server.url(privacy=True)}"
+        label = f"{label} {_where(server.url(privacy=True))}"
         arguments = _message_for(url, server, alert)
         ok, attempts, error = with_retries(
             partial(_apprise_send, server, arguments, _notify_type(alert)),

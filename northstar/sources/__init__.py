@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from northstar.sources.base import ROW_NUMBER, RawTable, Source, SourceError
+from northstar.sources.base import ROW_NUMBER, RawTable, Source, SourceError, UnreadableTable
 from northstar.sources.folder import FolderSource
 from northstar.sources.s3 import S3Source
 from northstar.sources.sql import SqlSource
@@ -19,6 +19,7 @@ __all__ = [
     "Source",
     "SourceError",
     "SqlSource",
+    "UnreadableTable",
     "open_source",
 ]
 

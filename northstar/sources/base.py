@@ -23,6 +23,29 @@ class SourceError(Exception):
     """A source, or one of its tables, cannot be read; the message names the table and where."""
 
 
+class UnreadableTable(SourceError):
+    """A table's bytes arrived but are not a table (empty, truncated, not CSV or parquet):
+    bad input that no retry fixes, unlike a source that cannot be reached."""
+
+    def __init__(self, table: str, origin: str, problem: str) -> None:
+        self.table, self.origin, self.problem = table, origin, problem
+        super().__init__(f"table {table}: cannot read {origin}: {problem}")
+
+
+def is_transport_error(err: BaseException) -> bool:
+    """Whether a read failed on the way (I/O, network, object store), not on the content."""
+    return isinstance(err, OSError) or "object-store" in str(err) or "object_store" in str(err)
+
+
+def unreadable(table: str, origin: str, err: BaseException) -> SourceError:
+    """The error to raise when reading a table failed: content problems are UnreadableTable."""
+    if is_transport_error(err):
+        return SourceError(f"table {table}: cannot read {origin}: {err}")
+    if isinstance(err, pl.exceptions.NoDataError):
+        return UnreadableTable(table, origin, "the file is empty (not even a header row)")
+    return UnreadableTable(table, origin, f"not a readable table: {err}")
+
+
 @dataclass(frozen=True)
 class RawTable:
     """One contract table as found in a source: untyped CSV strings or native parquet/SQL types."""
@@ -88,10 +111,13 @@ def locate(table: str, relative_paths: Iterable[str], where: str) -> Located | N
 
 
 def scan_csv_text(source: str | bytes) -> pl.LazyFrame:
-    """A CSV file or buffer with every column as String (typing happens in validation)."""
+    """A CSV file or buffer with every column as String (typing happens in validation).
+
+    Bytes that are not UTF-8 become U+FFFD, which validation quarantines with its row."""
     return pl.scan_csv(
         source,
         infer_schema=False,
+        encoding="utf8-lossy",
         empty_string_is_null=True,
         row_index_name=ROW_NUMBER,
         row_index_offset=1,
@@ -121,6 +147,6 @@ def project(table: str, origin: str, scan: pl.LazyFrame, columns: Sequence[str])
     try:
         available = set(scan.collect_schema().names())
     except (pl.exceptions.PolarsError, OSError) as err:
-        raise SourceError(f"table {table}: cannot read {origin}: {err}") from err
+        raise unreadable(table, origin, err) from err
     wanted = [c for c in dict.fromkeys(columns) if c in available and c != ROW_NUMBER]
     return scan.select(pl.col(ROW_NUMBER).cast(pl.Int64), *wanted)

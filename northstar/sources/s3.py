@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
 
 from northstar.sources.base import (
     Located,
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 DEFAULT_REGION = "us-east-1"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+"""Connect and read timeout of every S3 request (boto3 and polars), then a retry."""
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -40,11 +49,15 @@ def resolve_endpoint(explicit: str | None) -> str | None:
     return explicit or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
 
 
-def storage_options(session: boto3.Session, endpoint: str | None, retries: int) -> dict[str, Any]:
+def storage_options(
+    session: boto3.Session, endpoint: str | None, retries: int, timeout: float
+) -> dict[str, Any]:
     """Polars object-store options with the boto3 session's region and credentials."""
     options: dict[str, Any] = {
         "aws_region": session.region_name or DEFAULT_REGION,
         "max_retries": retries,
+        "timeout": f"{timeout}s",
+        "connect_timeout": f"{timeout}s",
     }
     credentials = session.get_credentials()
     if credentials is not None:
@@ -62,8 +75,16 @@ def storage_options(session: boto3.Session, endpoint: str | None, retries: int) 
 class S3Source:
     """An `s3://bucket/prefix` holding one object or parquet prefix per contract table."""
 
-    def __init__(self, uri: str, *, endpoint_url: str | None = None, retries: int = 3) -> None:
-        self._spec = (uri, endpoint_url, retries)
+    def __init__(
+        self,
+        uri: str,
+        *,
+        endpoint_url: str | None = None,
+        retries: int = 3,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self._spec = (uri, endpoint_url, retries, timeout)
+        self.retries = retries
         self.bucket, self.prefix = split_s3_uri(uri)
         self.description = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         endpoint = resolve_endpoint(endpoint_url)
@@ -72,9 +93,13 @@ class S3Source:
             "s3",
             endpoint_url=endpoint,
             region_name=session.region_name or DEFAULT_REGION,
-            config=Config(retries={"max_attempts": retries, "mode": "standard"}),
+            config=Config(
+                retries={"max_attempts": retries, "mode": "standard"},
+                connect_timeout=timeout,
+                read_timeout=timeout,
+            ),
         )
-        self.storage_options = storage_options(session, endpoint, retries)
+        self.storage_options = storage_options(session, endpoint, retries, timeout)
         try:
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
         except (BotoCoreError, ClientError) as err:
@@ -82,8 +107,9 @@ class S3Source:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as the spec, so a Dask worker opens its own client (clients do not pickle)."""
-        uri, endpoint_url, retries = self._spec
-        return partial(S3Source, endpoint_url=endpoint_url, retries=retries), (uri,)
+        uri, endpoint_url, retries, timeout = self._spec
+        spec = partial(S3Source, endpoint_url=endpoint_url, retries=retries, timeout=timeout)
+        return spec, (uri,)
 
     def _key(self, relative: str) -> str:
         """The object key of a path relative to the source prefix."""
@@ -109,12 +135,25 @@ class S3Source:
         return self._locate(table) is not None
 
     def _fetch(self, table: str, key: str) -> bytes:
-        """One object's bytes (CSV is fetched whole: it has no footer to read ahead of the rows)."""
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except (BotoCoreError, ClientError) as err:
-            uri = f"s3://{self.bucket}/{key}"
-            raise SourceError(f"table {table}: cannot read {uri}: {err}") from err
+        """One object's bytes (CSV is fetched whole: it has no footer to read ahead of the rows).
+
+        boto3 retries the request, not the body: a connection cut mid-object is retried here,
+        with the same bounded, jittered exponential backoff."""
+        for attempt in range(self.retries + 1):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except (ResponseStreamingError, IncompleteReadError) as err:
+                if attempt == self.retries:
+                    message = f"table {table}: cannot read {self._uri(key)}: {err}"
+                    raise SourceError(message) from err
+                time.sleep(random.uniform(0, min(20.0, 0.5 * 2**attempt)))
+            except (BotoCoreError, ClientError) as err:
+                raise SourceError(f"table {table}: cannot read {self._uri(key)}: {err}") from err
+        raise AssertionError("unreachable")
+
+    def _uri(self, key: str) -> str:
+        """The s3:// URI of an object key."""
+        return f"s3://{self.bucket}/{key}"
 
     def scan(self, table: str, columns: Sequence[str]) -> RawTable | None:
         """The requested columns of `table` that exist, lazily; None when the table is absent."""

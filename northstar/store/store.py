@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -36,6 +38,11 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout = 30000",
 )
 MIGRATION_LOCK_KEY = 7_310_593_015  # any constant: serialises concurrent upgrades on PostgreSQL
+WRITE_LOCK_KEY = 7_310_593_017  # any constant: serialises snapshot loads on PostgreSQL
+IMMEDIATE = "northstar_immediate"
+"""Execution option: on SQLite, begin the transaction holding the write lock (BEGIN IMMEDIATE)."""
+_UPGRADE_LOCK = threading.Lock()
+"""Alembic keeps its migration context in a module global: one upgrade per process at a time."""
 FINAL_STATUSES = ("succeeded", "failed")
 COUNT_KEYS = ("read", "loaded", "quarantined")
 
@@ -87,6 +94,11 @@ KPI_READ_ORDER = ("snapshot_date", "grain", "segment", "metric")
 json_dumps = partial(json.dumps, sort_keys=True, separators=(",", ":"), default=str)
 
 
+class StoreError(Exception):
+    """The store cannot be opened or written (full disk, read-only path, lost connection);
+    the message names the store (password hidden) and the database's own reason."""
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """How many rows one `write_snapshot` stored in each table."""
@@ -128,8 +140,11 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
-    """Emit BEGIN ourselves, so DDL and DML alike are transactional on SQLite."""
-    connection.exec_driver_sql("BEGIN")
+    """Emit BEGIN ourselves, so DDL and DML alike are transactional on SQLite; writers that
+    read first (migrations, snapshot loads) take the write lock up front (BEGIN IMMEDIATE),
+    so two of them queue on the busy timeout instead of deadlocking on a lock upgrade."""
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_store_engine(url: URL) -> Engine:
@@ -249,7 +264,8 @@ class MetricsStore:
         self._url = normalize_url(url)
         self.url_for_display: str = self._url.render_as_string(hide_password=True)
         self.chunk_size = chunk_size
-        self.engine: Engine = create_store_engine(self._url)
+        with self._named_errors():
+            self.engine: Engine = create_store_engine(self._url)
         if migrate:
             self.migrate()
 
@@ -257,10 +273,26 @@ class MetricsStore:
         """Show where the store is, never its password."""
         return f"MetricsStore({self.url_for_display!r})"
 
+    @contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """Turn environmental database failures into a StoreError naming this store.
+
+        Integrity errors stay as they are: they mean a bug, not a store in trouble."""
+        try:
+            yield
+        except (sa.exc.OperationalError, OSError) as err:
+            reason = err.orig if isinstance(err, sa.exc.OperationalError) else err
+            raise StoreError(f"store {self.url_for_display}: {reason}") from err
+
+    def begin_write(self) -> Any:
+        """A transaction that holds SQLite's write lock from BEGIN (plain BEGIN elsewhere), for
+        writers that read first: a second one waits its turn instead of failing."""
+        return self.engine.execution_options(**{IMMEDIATE: True}).begin()
+
     def migrate(self) -> None:
         """Run `alembic upgrade head` from the packaged migrations, in one transaction."""
         config = migration_config()
-        with self.engine.begin() as connection:
+        with self._named_errors(), _UPGRADE_LOCK, self.begin_write() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
             config.attributes["connection"] = connection
@@ -271,7 +303,7 @@ class MetricsStore:
     ) -> None:
         """Record a run as running; starting an existing run id again replaces its record."""
         runs = t.runs
-        with self.engine.begin() as connection:
+        with self._named_errors(), self.engine.begin() as connection:
             connection.execute(sa.delete(runs).where(runs.c.run_id == run_id))
             connection.execute(
                 sa.insert(runs).values(
@@ -301,7 +333,7 @@ class MetricsStore:
             key: sum(int(counts.get(key) or 0) for counts in tables.values()) for key in COUNT_KEYS
         }
         runs = t.runs
-        with self.engine.begin() as connection:
+        with self._named_errors(), self.engine.begin() as connection:
             result = connection.execute(
                 sa.update(runs)
                 .where(runs.c.run_id == run_id)
@@ -367,7 +399,9 @@ class MetricsStore:
             if cohorts is None
             else _conform(cohorts, COHORT_COLUMNS, "cohorts").with_columns(**stamp)
         )
-        with self.engine.begin() as connection:
+        with self._named_errors(), self.begin_write() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
             self._replace(
                 connection, t.kpi_snapshots, kpi_rows, ("grain", "snapshot_date", "metric")
             )

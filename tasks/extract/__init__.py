@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NONE
+from prefect.states import State
 
-from northstar.sources import Source
+from northstar.sources import Source, UnreadableTable
+from northstar.sources.base import unreadable
 from tasks.extract.plan import TableRead, row_filter
 
 
@@ -23,15 +26,39 @@ class Extracted:
 
 
 def read_table(source: Source, read: TableRead) -> Extracted | None:
-    """Scan one table lazily, keep the rows the pass needs, and materialise it (None if absent)."""
-    raw = source.scan(read.table, read.columns)
-    if raw is None:
-        return None
-    frame = raw.frame
-    keep = row_filter(read, frame.collect_schema())
-    if keep is not None:
-        frame = frame.filter(keep)
-    return Extracted(read.table, raw.origin, frame.collect(), read.columns)
+    """Scan one table lazily, keep the rows the pass needs, and materialise it (None if absent).
+
+    A table whose content cannot be parsed is rejected input: a ContractError naming it."""
+    try:
+        raw = source.scan(read.table, read.columns)
+        if raw is None:
+            return None
+        frame = raw.frame
+        keep = row_filter(read, frame.collect_schema())
+        if keep is not None:
+            frame = frame.filter(keep)
+        try:
+            rows = frame.collect()
+        except pl.exceptions.PolarsError as err:
+            raise unreadable(read.table, raw.origin, err) from err
+    except UnreadableTable as err:
+        from tasks.validate import ContractError  # validate imports this module
+
+        raise ContractError(err.table, err.origin, None, err.problem) from err
+    return Extracted(read.table, raw.origin, rows, read.columns)
+
+
+def _worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry a failed read unless the table's content is bad: no retry makes it readable."""
+    from tasks.validate import ContractError  # validate imports this module
+
+    try:
+        state.result()
+    except ContractError:
+        return False
+    except Exception:  # any other failure may be transient
+        return True
+    return True
 
 
 @task(
@@ -39,6 +66,7 @@ def read_table(source: Source, read: TableRead) -> Extracted | None:
     task_run_name="extract-{read.table}",
     retries=3,
     retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=_worth_retrying,
     cache_policy=NONE,
 )
 def extract_table(source: Source, read: TableRead) -> Extracted | None:
