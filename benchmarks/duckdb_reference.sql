@@ -1,9 +1,9 @@
 -- The benchmark's DuckDB reference: the core KPI set (MRR, active customers, movements, NPS,
 -- CSAT, FCR, AHT) in SQL, written from DESIGN.md §5 and northstar/metrics.py, not from the polars
--- code. Adapted from tests/reference/duckdb_kpis.sql (the test's cross-check of the two engines):
--- here the relations are views over the raw parquet files of the source, which benchmarks/run.py
--- creates with the same columns and date windows the pass needs, and the survey metrics are a
--- join and a group by (as the support metrics are) instead of correlated subqueries.
+-- code. One query serves two callers: the benchmark (benchmarks/steps.py, relations are views
+-- over the raw parquet files with the columns and date windows the pass needs) and the test
+-- that cross-checks the engines (tests/tasks/kpis/test_duckdb_reference.py, relations are the
+-- validated clean tables of one pass; extra columns are ignored).
 --
 -- Relations the caller provides:
 --   accounts(account_id, segment)

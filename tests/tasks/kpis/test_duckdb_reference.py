@@ -1,8 +1,8 @@
 """Self-check: the polars KPI pass against an independent DuckDB SQL reading of DESIGN §5.
 
 One generated company is read with the project's own source, extract plan and validation; the
-validated clean tables feed both `compute_snapshots` (polars) and `tests/reference/duckdb_kpis.sql`
-(DuckDB), which was written from the metric definitions, not from the polars code. Both engines
+validated clean tables feed both `compute_snapshots` (polars) and `benchmarks/duckdb_reference.sql`
+(DuckDB, the benchmark's reference too), which was written from the metric definitions, not from the polars code. Both engines
 see the very same rows (the clean frames, handed to DuckDB as parquet). Every metric below must agree
 for every daily snapshot, every complete month and every segment: counts exactly, money and
 ratios to 1e-6 relative, and "undefined" (NULL or no row) in the same places. A second variant
@@ -29,7 +29,7 @@ from tasks.kpis.periods import Periods, months_between
 from tasks.kpis.snapshot import compute_snapshots
 from tasks.validate import validate_tables
 
-REFERENCE_SQL = Path(__file__).parents[2] / "reference" / "duckdb_kpis.sql"
+REFERENCE_SQL = Path(__file__).parents[3] / "benchmarks" / "duckdb_reference.sql"
 START, END = date(2025, 1, 1), date(2025, 12, 31)
 DIMENSIONS = ["segment"]
 DAYS = (
