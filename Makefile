@@ -25,6 +25,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check flows tasks schemas northstar benchmarks
+	$(BIN)/bandit -q -r northstar tasks flows schemas -s B101
 
 typecheck: setup
 	$(BIN)/mypy

@@ -6,9 +6,11 @@ from datetime import date
 from typing import Any
 
 from prefect import Flow, flow
+from pydantic import SecretStr
 
-from flows.pipeline import RunSummary, as_date, run_name, run_pass
+from flows.pipeline import RunSummary, as_date, revealed, run_name, run_pass
 from northstar.config import load_settings
+from northstar.sources import masked_spec
 from tasks.kpis.periods import Periods, days_between, months_between
 
 
@@ -21,23 +23,25 @@ def _label(parameters: dict[str, Any]) -> str:
 def backfill(
     start: date,
     end: date,
-    source: str | None = None,
-    store: str | None = None,
+    source: SecretStr | None = None,
+    store: SecretStr | None = None,
     config: str | None = None,
     partitions: int = 1,
     notify: bool = False,
 ) -> RunSummary:
     """Days start..end and the calendar months wholly inside them, computed together
     (or in `partitions` month-aligned parts on the task runner, e.g. a Dask cluster).
-    Alert states are recorded; notifications are sent only with `notify`."""
+    Alert states are recorded; notifications are sent only with `notify`. `source` and
+    `store` may carry passwords: Prefect records them masked, the runs table the source
+    with its password hidden."""
     if end < start:
         raise ValueError(f"backfill end {end} is before start {start}")
-    settings = load_settings(config, source=source, store=store)
+    settings = load_settings(config, source=revealed(source), store=revealed(store))
     periods = Periods.of(days=days_between(start, end), months=months_between(start, end))
     parameters: dict[str, Any] = {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "source": settings.source,
+        "source": masked_spec(settings.source),
         "partitions": partitions,
         "notify": notify,
     }

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from flows.pipeline import RunSummary, as_date, revealed, run_name, run_pass
 from northstar.config import load_settings
+from northstar.sources import masked_spec
 from tasks.kpis.periods import Periods, today
 
 
@@ -36,8 +37,12 @@ def daily_snapshot(
 ) -> RunSummary:
     """Extract, validate, compute and load the KPIs of `snapshot_date` (default: yesterday).
 
-    `source` and `store` may carry passwords: Prefect records them masked."""
+    `source` and `store` may carry passwords: Prefect records them masked, the runs table
+    records the source with its password hidden (the store is not recorded)."""
     settings = load_settings(config, source=revealed(source), store=revealed(store))
     snapshot_date = snapshot_day(snapshot_date, config)
-    parameters = {"snapshot_date": snapshot_date.isoformat(), "source": settings.source}
+    parameters = {
+        "snapshot_date": snapshot_date.isoformat(),
+        "source": masked_spec(settings.source),
+    }
     return run_pass("daily_snapshot", Periods.of(days=[snapshot_date]), settings, parameters)

@@ -6,9 +6,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from prefect import flow
+from pydantic import SecretStr
 
-from flows.pipeline import RunSummary, as_date, run_name, run_pass
+from flows.pipeline import RunSummary, as_date, revealed, run_name, run_pass
 from northstar.config import load_settings
+from northstar.sources import masked_spec
 from tasks.kpis.periods import Periods, month_start, today
 
 
@@ -27,12 +29,15 @@ def _label(parameters: dict[str, Any]) -> str:
 @flow(name="monthly_close", flow_run_name=run_name("monthly-close", _label))
 def monthly_close(
     month: date | None = None,
-    source: str | None = None,
-    store: str | None = None,
+    source: SecretStr | None = None,
+    store: SecretStr | None = None,
     config: str | None = None,
 ) -> RunSummary:
-    """Extract, validate, compute and load the KPIs of `month` (default: the previous month)."""
-    settings = load_settings(config, source=source, store=store)
+    """Extract, validate, compute and load the KPIs of `month` (default: the previous month).
+
+    `source` and `store` may carry passwords: Prefect records them masked, the runs table
+    records the source with its password hidden (the store is not recorded)."""
+    settings = load_settings(config, source=revealed(source), store=revealed(store))
     first = close_month(month, config)
-    parameters = {"month": first.isoformat()[:7], "source": settings.source}
+    parameters = {"month": first.isoformat()[:7], "source": masked_spec(settings.source)}
     return run_pass("monthly_close", Periods.of(months=[first]), settings, parameters)

@@ -21,7 +21,7 @@ from northstar.resources import open_resources
 from northstar.store import MetricsStore
 from tasks.alerting import evaluate_and_notify
 from tasks.compute import compute_kpis, compute_partitioned
-from tasks.extract import extract_table
+from tasks.extract import extract_table, retry_delays
 from tasks.extract.plan import plan_reads
 from tasks.kpis.periods import Periods, month_end
 from tasks.load import load_snapshot
@@ -93,7 +93,12 @@ def run_pass(
     tables: dict[str, dict[str, Any]] = {}
     try:
         reads = plan_reads(periods, policy, settings.segment_dimensions)
-        extract = extract_table.with_options(retries=settings.extract_retries)
+        extract = extract_table.with_options(
+            retries=settings.extract_retries,
+            retry_delay_seconds=retry_delays(
+                settings.extract_retries, settings.extract_retry_delay_seconds
+            ),
+        )
         futures = [extract.submit(resources.source, read) for read in reads]
         extracted = {e.table: e for e in (f.result() for f in futures) if e is not None}
         validated = validate_extracted(extracted, policy.reporting_currency)
@@ -136,8 +141,8 @@ def run_pass(
         except Exception as exc:  # the snapshot is loaded; a report must not fail it
             logger.warning("could not write the HTML report: %s", exc)
     try:
-        changed = outcome.states.filter(pl.col("transition").is_not_null()).to_dicts()
-        publish_artifacts(store, flow, periods, tables, changed, report_url)
+        changes = outcome.states.filter(pl.col("transition").is_not_null())
+        publish_artifacts(store, flow, periods, tables, changes, report_url)
     except Exception as exc:  # the snapshot is loaded; a UI artifact must not fail it
         logger.warning("could not publish artifacts: %s", exc)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -196,7 +197,7 @@ def run_monthly(
     """The monthly close of one calendar month."""
     from flows.monthly_close import monthly_close
 
-    summary = guarded(lambda: monthly_close(month, source, store, _str(config)))
+    summary = guarded(lambda: monthly_close(month, _secret(source), _secret(store), _str(config)))
     _print_summary(summary)
 
 
@@ -231,7 +232,11 @@ def backfill(
     days = (end - start).days + 1
     with _progress() as bar:
         bar.add_task(f"backfill {days} days", total=None)
-        summary = guarded(lambda: flow(start, end, source, store, _str(config), partitions, notify))
+        summary = guarded(
+            lambda: flow(
+                start, end, _secret(source), _secret(store), _str(config), partitions, notify
+            )
+        )
     _print_summary(summary)
 
 
@@ -248,6 +253,7 @@ def serve(
     from northstar.serve import run_parameters
     from northstar.serve import serve as serve_flows
 
+    source, store = _password_free(source, store)
     settings = guarded(lambda: load_settings(_str(config)))
     config_path = None if config is None else str(config.resolve())
     serve_flows(settings, run_parameters(config_path, source, store), limit)
@@ -378,7 +384,9 @@ def demo(
         out.print(f"generated demo data for {accounts} accounts in {data}/")
     with _progress() as bar:
         bar.add_task("backfilling the demo history", total=None)
-        summary = guarded(lambda: backfill_flow(DEMO_START, DEMO_END, str(data), store, None))
+        summary = guarded(
+            lambda: backfill_flow(DEMO_START, DEMO_END, _secret(str(data)), _secret(store), None)
+        )
     _print_summary(summary)
     month = month_start(DEMO_END)
     frame = guarded(lambda: _read_snapshot(store, None, month, "month", "all"))
@@ -616,6 +624,21 @@ def _migrate(url: str, downgrade_to: str | None) -> None:
         out.print(f"{store.url_for_display}: schema at {downgrade_to or 'head'}")
     finally:
         store.dispose()
+
+
+def _password_free(source: str | None, store: str | None) -> tuple[str | None, str | None]:
+    """The URLs `serve` may make deployment parameters (Prefect's API keeps those in clear):
+    one holding a password goes to this process's environment instead, which every served
+    run inherits, and is not a parameter."""
+    from northstar.sources import masked_spec
+
+    kept: list[str | None] = []
+    for name, value in (("NORTHSTAR_SOURCE", source), ("NORTHSTAR_STORE", store)):
+        if value is not None and masked_spec(value) != value:
+            os.environ[name] = value
+            value = None
+        kept.append(value)
+    return kept[0], kept[1]
 
 
 def _secret(value: str | None) -> Any:

@@ -225,6 +225,7 @@ class Settings(BaseSettings):
 
     extract_retries: int = Field(3, ge=0)
     extract_retry_delay_seconds: float = Field(2.0, ge=0)
+    s3_timeout_seconds: float = Field(30.0, gt=0)
 
     @classmethod
     def settings_customise_sources(

@@ -18,9 +18,11 @@ class Resources:
 
 
 def open_resources(settings: Settings) -> Resources:
+    """The configured source (S3 requests bounded by the retry and timeout settings) and store."""
     source = open_source(
         settings.source,
         s3_endpoint_url=settings.s3_endpoint_url,
         retries=settings.extract_retries,
+        s3_timeout_seconds=settings.s3_timeout_seconds,
     )
     return Resources(source=source, store=MetricsStore(settings.store))

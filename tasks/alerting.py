@@ -2,8 +2,10 @@
 
 Order, for at-most-once notification: (1) in one transaction, read the stored states, evaluate,
 and write every state with its notification intent (`pending`, or `skipped` when not notifying);
-(2) commit; (3) send; (4) record each alert's delivery outcome. A crash after (2) leaves the
-intent recorded, so a re-run finds the period's state and sends nothing again. Channel failures
+(2) commit; (3) send; (4) record every alert's delivery outcome, all in one transaction (one
+per alert cost a SQLite commit each: seconds for the thousands of account alerts of a first
+run). A crash after (2) leaves the intents recorded ('pending'), so a re-run finds the period's
+state and sends nothing again. Channel failures
 are retried and recorded, never raised. Every firing notified also emits `northstar.alert.firing`.
 """
 
@@ -27,10 +29,11 @@ from northstar.store import MetricsStore
 from northstar.store.alert_state import (
     INTENT_COLUMNS,
     STATE_COLUMNS,
+    DeliveryOutcome,
     lock_alerts,
     read_period_states,
     read_prior_states,
-    record_delivery,
+    record_deliveries,
     write_states,
 )
 from tasks.alerts import NEXT_PERIOD, STATE_KEY, evaluate, observe, period_spans
@@ -117,7 +120,6 @@ def record_states(
 
 
 def notify_alert(
-    store: MetricsStore,
     alert: Alert,
     settings: Settings,
     *,
@@ -125,8 +127,9 @@ def notify_alert(
     retry_delay: float,
     sleep: Callable[[float], None],
     environ: Mapping[str, str] | None,
-) -> list[Delivery]:
-    """Emit the firing event, deliver to the rule's channels, record the outcome; never raises."""
+) -> tuple[list[Delivery], DeliveryOutcome]:
+    """Emit the firing event and deliver to the rule's channels; never raises. Returns the
+    deliveries and the outcome to record."""
     deliveries = deliver(
         alert,
         settings.channels,
@@ -151,8 +154,7 @@ def notify_alert(
     attempted = [d for d in deliveries if not d.skipped]
     errors = [f"{d.target}: {d.error}" for d in attempted if not d.ok]
     status = delivery_status([d for d in deliveries if d.channel != "prefect-event"])
-    record_delivery(
-        store.engine,
+    outcome = DeliveryOutcome(
         alert.key,
         status=status,
         attempts=sum(d.attempts for d in deliveries),
@@ -162,7 +164,7 @@ def notify_alert(
     )
     for message in errors:
         LOGGER.warning("alert %s not delivered to %s", "/".join(alert.key), message)
-    return deliveries
+    return deliveries, outcome
 
 
 def run_alerts(
@@ -184,10 +186,10 @@ def run_alerts(
     evaluated = record_states(store, observed, notify=notify, run_id=run_id, now=datetime.now(UTC))
     transitions = alerts_from_frame(evaluated, settings.report_url)
     deliveries: list[Delivery] = []
+    outcomes: list[DeliveryOutcome] = []
     if notify:
         for alert in transitions:
-            deliveries += notify_alert(
-                store,
+            sent, outcome = notify_alert(
                 alert,
                 settings,
                 retries=retries,
@@ -195,6 +197,9 @@ def run_alerts(
                 sleep=sleep,
                 environ=environ,
             )
+            deliveries += sent
+            outcomes.append(outcome)
+        record_deliveries(store.engine, outcomes)
     return AlertOutcome(
         states=evaluated,
         transitions=len(transitions),

@@ -3,7 +3,9 @@
 One pass computes every snapshot at once. A long backfill may split its snapshots into
 month-aligned partitions computed in parallel (threads, or a Dask cluster): the validated tables
 are staged once as parquet and each partition task reads them by path, so no dataframe is
-shipped to a worker (for a remote cluster, the staging folder must be shared storage).
+shipped to a worker (for a remote cluster, the staging folder must be shared storage). A
+partition scans only the rows its own read plan needs (`plan_reads` of its periods), so its
+memory follows its windows, not the whole backfill.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from northstar.config import HealthModel, Policy
+from tasks.extract.plan import plan_reads, row_filter
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods
 from tasks.kpis.snapshot import SnapshotResult, compute_snapshots, merge_results
@@ -54,9 +57,22 @@ def compute_partition(
     dimensions: Sequence[str],
     health: HealthModel,
 ) -> SnapshotResult:
-    """One partition's snapshots, read lazily from the staged tables."""
-    inputs = KpiInputs.from_tables({name: pl.scan_parquet(path) for name, path in staged.items()})
+    """One partition's snapshots, read lazily from the staged tables cut to its planned rows."""
+    inputs = KpiInputs.from_tables(partition_tables(staged, periods, policy, dimensions))
     return compute_snapshots(inputs, periods, policy, dimensions, health)
+
+
+def partition_tables(
+    staged: Mapping[str, str], periods: Periods, policy: Policy, dimensions: Sequence[str]
+) -> dict[str, pl.LazyFrame]:
+    """Scans of the staged tables keeping the rows a pass over `periods` reads (its row filters)."""
+    reads = {read.table: read for read in plan_reads(periods, policy, list(dimensions))}
+    tables = {}
+    for name, path in staged.items():
+        frame = pl.scan_parquet(path)
+        keep = row_filter(reads[name], frame.collect_schema()) if name in reads else None
+        tables[name] = frame if keep is None else frame.filter(keep)
+    return tables
 
 
 def compute_partitioned(

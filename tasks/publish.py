@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
+import polars as pl
 from prefect import task
 from prefect.artifacts import (
     create_link_artifact,
@@ -45,10 +46,16 @@ def publish_artifacts(
     flow: str,
     periods: Periods,
     tables: Mapping[str, Mapping[str, Any]],
-    alerts: Sequence[Mapping[str, Any]],
+    changes: pl.DataFrame,
     report_url: str | None = None,
 ) -> str:
-    """Markdown summary, a table of red accounts and alert changes, and the report link."""
+    """Markdown summary, a table of red accounts and alert changes, and the report link.
+
+    `changes` holds the run's alert transitions, one row each: as a frame, not a list of dicts,
+    because Prefect walks every list and dict a task is given (thousands of account alerts on a
+    first run cost seconds), while a frame it passes through untouched.
+    """
+    alerts = changes.to_dicts()
     snapshot, grain = latest_snapshot(periods)
     month_before = (
         one_month_earlier(snapshot) if grain == DAY else month_start(snapshot - timedelta(days=1))

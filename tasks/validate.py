@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import pandera.polars as pa
 import polars as pl
+from pandera.api.polars.types import PolarsData
+from pandera.backends.base import BaseCheckBackend
+from pandera.constants import CHECK_OUTPUT_KEY
 from prefect import task
 from prefect.cache_policies import NONE
 
@@ -61,6 +65,8 @@ _BOOLEANS = {
     "0": False,
 }
 """Boolean spellings accepted from text, matched case-insensitively."""
+_POSITION, _OK, _FAILED = "_position", "_ok", "_failed"
+"""Working columns of the key checks (row position, verdict) and of a row failing any check."""
 
 
 class ContractError(Exception):
@@ -107,8 +113,14 @@ class ValidatedTable:
 
 @dataclass(frozen=True)
 class _Parsed:
-    """How one contract column is read: typed value, raw text, and what a failure 'is not'."""
+    """How one contract column is read, and what a failure 'is not'.
 
+    `given` (over the raw frame) is the value as given: stripped text, or the typed value.
+    `value` (over the given value, in `_given_<name>`) is it in the contract type, NULL where
+    it does not parse. `text` (over the raw frame) is the raw text messages quote.
+    """
+
+    given: pl.Expr
     value: pl.Expr
     text: pl.Expr
     problem: str
@@ -193,9 +205,9 @@ def _from_text(spec: TableSpec, column: Column, text: pl.Expr) -> pl.Expr:
     return pl.when(~text.str.contains(NOT_UTF8, literal=True)).then(text)
 
 
-def _from_typed(column: Column, source: pl.DataType) -> pl.Expr | None:
+def _from_typed(column: Column, source: pl.DataType, col: pl.Expr) -> pl.Expr | None:
     """Convert a typed (parquet, SQL) column to its contract type; None when it cannot be."""
-    col, target = pl.col(column.name), column.dtype
+    target = column.dtype
     if isinstance(source, pl.Null):
         return col.cast(target)
     if isinstance(target, pl.String):
@@ -253,16 +265,16 @@ def _problem(spec: TableSpec, column: Column) -> str:
 
 def _parser(spec: TableSpec, column: Column, source: pl.DataType, origin: str) -> _Parsed:
     """Choose how to read one contract column given the type it has in the source."""
-    problem = _problem(spec, column)
+    problem, given = _problem(spec, column), pl.col(_given(column.name))
     if _is_text(source):
         text = _blank_to_null(pl.col(column.name).cast(pl.String))
-        return _Parsed(_from_text(spec, column, text), text, problem)
-    value = _from_typed(column, source)
+        return _Parsed(text, _from_text(spec, column, given), text, problem)
+    value = _from_typed(column, source, given)
     if value is None or not _castable_to_text(source):
         raise ContractError(
             spec.name, origin, column.name, f"has type {source}, cannot be read as {column.dtype}"
         )
-    return _Parsed(value, pl.col(column.name).cast(pl.String), problem)
+    return _Parsed(pl.col(column.name), value, pl.col(column.name).cast(pl.String), problem)
 
 
 def _extras(spec: TableSpec, extra_columns: Collection[str]) -> list[Column]:
@@ -285,25 +297,95 @@ def _present_columns(
 
 
 def _bad(name: str) -> str:
-    """Name of the staging column holding a column's unparseable raw text."""
+    """Name of the staging column saying whether a row's value was given but did not parse."""
     return f"_bad_{name}"
 
 
+def _given(name: str) -> str:
+    """Name of the staging column holding a column's value as given, before it is typed."""
+    return f"_given_{name}"
+
+
+def _text(name: str) -> str:
+    """Name of the column holding a column's raw text, for the rows whose reasons are worded."""
+    return f"_text_{name}"
+
+
+def _with_texts(
+    flagged: pl.DataFrame, raw: pl.LazyFrame, parsers: Mapping[str, _Parsed]
+) -> pl.DataFrame:
+    """Staged rows with their raw texts alongside (`_text_<name>`); both frames row-aligned.
+
+    Rechunked: polars 2.1 can panic formatting text from columns split in several chunks.
+    """
+    texts = raw.select(*[p.text.alias(_text(name)) for name, p in parsers.items()])
+    return flagged.hstack(texts.collect()).rechunk()
+
+
 def _reject_unparseable(
-    spec: TableSpec, origin: str, staged: pl.DataFrame, columns: list[Column]
+    spec: TableSpec,
+    origin: str,
+    staged: pl.DataFrame,
+    raw: pl.LazyFrame,
+    parsers: Mapping[str, _Parsed],
+    columns: list[Column],
 ) -> None:
     """Raise ContractError for a column with values of which none parses: a wrong-typed column."""
-    names = [c.name for c in columns]
     dtypes = {c.name: type(c.dtype).__name__ for c in columns}
     stats = staged.select(
-        *[pl.col(_bad(n)).count().alias(f"{n}/bad") for n in names],
-        *[pl.col(n).count().alias(f"{n}/ok") for n in names],
-        *[pl.col(_bad(n)).drop_nulls().first().alias(f"{n}/example") for n in names],
+        *[pl.col(_bad(n)).sum().alias(f"{n}/bad") for n in parsers],
+        *[pl.col(n).count().alias(f"{n}/ok") for n in parsers],
     ).row(0, named=True)
-    for name in names:
-        if stats[f"{name}/bad"] >= MIN_BAD_FOR_WRONG_TYPE and not stats[f"{name}/ok"]:
-            problem = f"no value parses as {dtypes[name]} (e.g. '{stats[f'{name}/example']}')"
-            raise ContractError(spec.name, origin, name, problem, stats[f"{name}/bad"])
+    for name in parsers:
+        bad = stats[f"{name}/bad"]
+        if bad >= MIN_BAD_FOR_WRONG_TYPE and not stats[f"{name}/ok"]:
+            failing = _with_texts(staged, raw, parsers).filter(pl.col(_bad(name)))
+            example = failing.select(pl.first(_text(name))).item(0, 0)
+            problem = f"no value parses as {dtypes[name]} (e.g. '{example}')"
+            raise ContractError(spec.name, origin, name, problem, bad)
+
+
+def _staged(
+    spec: TableSpec, raw: pl.LazyFrame, origin: str, extra_columns: Collection[str]
+) -> tuple[pl.DataFrame, dict[str, _Parsed]]:
+    """Collect the typed columns and each one's unparseable raw text (`_bad_<name>`) in one pass.
+
+    Raises ContractError for a missing or wrongly typed column; returns the parsers by column.
+    """
+    source = raw.collect_schema()
+    if ROW_NUMBER not in source:
+        raise ValueError(f"{spec.name}: raw frame has no {ROW_NUMBER} column")
+    columns = _present_columns(spec, source, origin, _extras(spec, extra_columns))
+    parsers = {c.name: _parser(spec, c, source[c.name], origin) for c in columns}
+    staged = (
+        raw.select(
+            pl.col(ROW_NUMBER).cast(pl.Int64),
+            *[p.given.alias(_given(name)) for name, p in parsers.items()],
+        )
+        .with_columns(*[p.value.alias(name) for name, p in parsers.items()])
+        .select(
+            ROW_NUMBER,
+            *parsers,
+            *[
+                (pl.col(_given(name)).is_not_null() & pl.col(name).is_null()).alias(_bad(name))
+                for name in parsers
+            ],
+        )
+        .collect()
+    )
+    _reject_unparseable(spec, origin, staged, raw, parsers, columns)
+    return staged, parsers
+
+
+def _parse_failures(parsers: Mapping[str, _Parsed]) -> list[pl.Expr]:
+    """Per column, the row's "column: 'raw' is not ..." reason, NULL where the value parsed.
+
+    Evaluated over staged rows with their raw texts (`_with_texts`).
+    """
+    return [
+        pl.when(pl.col(_bad(n))).then(pl.format(f"{n}: '{{}}' {p.problem}", pl.col(_text(n))))
+        for n, p in parsers.items()
+    ]
 
 
 def stage(
@@ -315,23 +397,10 @@ def stage(
     `extra_columns` as String (each must exist), and `_errors` (list of "column: 'raw' is not ..."
     reasons). Collects once to catch whole-column failures.
     """
-    source = raw.collect_schema()
-    if ROW_NUMBER not in source:
-        raise ValueError(f"{spec.name}: raw frame has no {ROW_NUMBER} column")
-    columns = _present_columns(spec, source, origin, _extras(spec, extra_columns))
-    parsers = {c.name: _parser(spec, c, source[c.name], origin) for c in columns}
-    staged = raw.select(
-        pl.col(ROW_NUMBER).cast(pl.Int64),
-        *[p.value.alias(name) for name, p in parsers.items()],
-        *[
-            pl.when(p.text.is_not_null() & p.value.is_null()).then(p.text).alias(_bad(name))
-            for name, p in parsers.items()
-        ],
-    ).collect()
-    _reject_unparseable(spec, origin, staged, columns)
-    reasons = [pl.format(f"{n}: '{{}}' {p.problem}", pl.col(_bad(n))) for n, p in parsers.items()]
-    errors = pl.concat_list(reasons).list.drop_nulls()
-    return staged.lazy().select(ROW_NUMBER, *parsers, errors.alias(ERRORS))
+    staged, parsers = _staged(spec, raw, origin, extra_columns)
+    errors = pl.concat_list(_parse_failures(parsers)).list.drop_nulls()
+    staged_with_texts = _with_texts(staged, raw, parsers)
+    return staged_with_texts.lazy().select(ROW_NUMBER, *parsers, errors.alias(ERRORS))
 
 
 def _known_account_check(known: pl.Series) -> pa.Check:
@@ -356,15 +425,26 @@ def _fx_check(fx_currencies: Collection[str], reporting_currency: str) -> pa.Che
 
 
 def _key_checks(spec: TableSpec, columns: list[str]) -> list[pa.Check]:
-    """Pandera checks for the unique key: no repeated row, no key with differing rows."""
+    """Pandera checks for the unique key: no repeated row, no key with differing rows.
+
+    Both can only fail among rows whose complete key is shared, so the row comparisons run on
+    those rows alone (usually none) and their verdicts are joined back by position.
+    """
     row = pl.struct(columns)
     keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key])
+    shared = keyed & pl.struct(list(spec.key)).is_duplicated()
+
+    def passing_unless(data: pa.PolarsData, fails: pl.Expr) -> pl.LazyFrame:
+        indexed = data.lazyframe.with_row_index(_POSITION)
+        failed = indexed.filter(shared).filter(fails).select(_POSITION, pl.lit(False).alias(_OK))
+        joined = indexed.join(failed, on=_POSITION, how="left", maintain_order="left")
+        return joined.select(pl.col(_OK).fill_null(True))
 
     def not_repeated(data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(~(keyed & ~row.is_first_distinct()))
+        return passing_unless(data, ~row.is_first_distinct())
 
     def not_conflicting(data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(~(keyed & (row.n_unique().over(spec.key) > 1)))
+        return passing_unless(data, row.n_unique().over(spec.key) > 1)
 
     return [
         pa.Check(not_repeated, name="not_repeated", error="duplicate row of {_key}"),
@@ -413,25 +493,6 @@ def _value_template(check: pa.Check) -> str:
     return f"'{{value}}' fails {error}"
 
 
-def _column_templates(schema: pa.DataFrameSchema) -> pl.DataFrame:
-    """One row per (column, check_number): the text before and after the failing value."""
-    rows = [
-        (name, number, *_value_template(check).split("{value}", 1))
-        for name, column in schema.columns.items()
-        for number, check in enumerate(column.checks)
-    ]
-    return pl.DataFrame(
-        rows,
-        schema={
-            "column": pl.String,
-            "check_number": pl.Int32,
-            "before": pl.String,
-            "after": pl.String,
-        },
-        orient="row",
-    )
-
-
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A staged value as message text: timestamps in ISO 8601 UTC, NULL as 'null'."""
     col = pl.col(name)
@@ -451,84 +512,146 @@ def _render(template: str, spec: TableSpec, schema: pl.Schema) -> pl.Expr:
     return pl.format("{}".join(pieces[0::2]), *args) if args else pl.lit(template)
 
 
-def _check_reasons(
-    spec: TableSpec, origin: str, schema: pa.DataFrameSchema, typed: pl.DataFrame
-) -> pl.DataFrame:
-    """Run pandera lazily and turn its failure cases into (index, column, reason) rows.
+def _identifier(check: pa.Check) -> str:
+    """How pandera names a check in its failure cases: its error text, else its name."""
+    return str(check.error if check.error is not None else check.name)
 
-    Only failed row checks are rendered: one on an absent optional column names no column here.
+
+def _check_backend(check: pa.Check, typed: pl.LazyFrame) -> BaseCheckBackend:
+    """Pandera's backend for `check` on a polars frame, as `Check.__call__` prepares it.
+
+    A built-in check's function is looked up again first, so the polars implementation (which
+    registers once pandera's polars backends are) replaces the one bound at declaration.
     """
-    empty = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String, "reason": pl.String})
+    builtin = getattr(check._check_fn, "__name__", None)
+    if builtin is not None and check.is_builtin_check(builtin):
+        check._check_fn = check.get_builtin_check_fn(builtin)
+    return pa.Check.get_backend(typed)(check)
+
+
+def _failing(
+    spec: TableSpec, origin: str, check: pa.Check, typed: pl.LazyFrame, key: str, where: str | None
+) -> pl.LazyFrame | None:
+    """One Boolean column, True where the row fails `check`, built by pandera's polars backend.
+
+    A check that cannot run, or that fails the table as a whole, is a ContractError naming
+    `where` (the column, or the model for a table check) as pandera would; None if it passes.
+    """
     try:
-        schema.validate(typed, lazy=True)
-    except pa.errors.SchemaErrors as failed:
-        cases = failed.failure_cases.with_columns(pl.col("index").cast(pl.Int64))
-    else:
-        return empty
-    table_level = cases.filter(pl.col("index").is_null())
-    if table_level.height:
-        first = table_level.row(0, named=True)
-        raise ContractError(spec.name, origin, first["column"], str(first["check"]))
-    in_column = cases.filter(pl.col("schema_context") == "Column")
-    values = in_column.join(_column_templates(schema), on=["column", "check_number"], how="left")
-    by_value = values.select(
-        "index",
-        "column",
-        pl.when(pl.col("check") == "not_nullable")
-        .then(pl.format("{}: missing value", pl.col("column")))
-        .otherwise(
-            pl.concat_str(
-                "column", pl.lit(": "), "before", "failure_case", "after", ignore_nulls=True
-            )
-        )
-        .alias("reason"),
-    )
-    in_rows = cases.filter(pl.col("schema_context") == "DataFrameSchema")
-    failed_checks = set(in_rows["check_number"].to_list())
-    indexed = typed.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
-    by_row = [
-        indexed.join(
-            in_rows.filter(pl.col("check_number") == number), on="index", how="semi"
-        ).select(
-            "index",
-            pl.lit(None, pl.String).alias("column"),
-            _render(str(check.error), spec, typed.schema).alias("reason"),
-        )
-        for number, check in enumerate(schema.checks)
-        if number in failed_checks
-    ]
-    return pl.concat([empty, by_value, *by_row])
+        outcome = _check_backend(check, typed).apply(PolarsData(typed, key))
+        if isinstance(outcome, pl.LazyFrame):
+            outcome.collect_schema()
+    except Exception as err:
+        raise ContractError(spec.name, origin, where, _identifier(check)) from err
+    if isinstance(outcome, bool):
+        if outcome:
+            return None
+        raise ContractError(spec.name, origin, where, _identifier(check))
+    return outcome.select(~pl.col(CHECK_OUTPUT_KEY).fill_null(check.ignore_na))
 
 
-def _parse_reasons(staged: pl.DataFrame) -> pl.DataFrame:
-    """The staging parse failures as (index, column, reason) rows."""
-    return (
-        staged.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("index"), ERRORS)
-        .explode(ERRORS)
-        .drop_nulls(ERRORS)
-        .select(
-            "index",
-            pl.col(ERRORS).str.extract(r"^([^:]+): ").alias("column"),
-            pl.col(ERRORS).alias("reason"),
-        )
-    )
+def _value_reason(name: str, template: str) -> pl.Expr:
+    """A column check's reason for the row: `column: ` and the template around the value."""
+    before, _, after = template.partition("{value}")
+    value = pl.col(name).cast(pl.String)
+    return pl.concat_str(pl.lit(f"{name}: {before}"), value, pl.lit(after), ignore_nulls=True)
 
 
-def _reasons(parsed: pl.DataFrame, checked: pl.DataFrame) -> pl.DataFrame:
-    """All reasons per row index, '; '-joined: parse failures first, then failed checks.
+def _missing_reason(name: str) -> pl.Expr:
+    """A NULL in a non-nullable column, unless the value was there but did not parse."""
+    return pl.when(~pl.col(_bad(name))).then(pl.lit(f"{name}: missing value"))
 
-    A value that failed to parse is NULL after staging; its 'missing value' is dropped as noise.
+
+@dataclass(frozen=True)
+class _RowCheck:
+    """One row check: a one-column frame of per-row failure flags, and how to word a failure.
+
+    The wording is built only for checks some row fails: a table check on an absent optional
+    column passes every row and may name a column the frame lacks.
     """
-    missing = checked.filter(pl.col("reason").str.ends_with(": missing value"))
-    unparsed_nulls = missing.join(parsed, on=["index", "column"], how="semi")
-    kept = checked.join(unparsed_nulls, on=["index", "column", "reason"], how="anti")
-    return (
-        pl.concat([parsed, kept])
-        .with_row_index("seq")
-        .sort("index", "seq")
-        .group_by("index", maintain_order=True)
-        .agg(pl.col("reason").unique(maintain_order=True).str.join("; ").alias("reasons"))
-    )
+
+    failing: pl.LazyFrame
+    reason: Callable[[], pl.Expr]
+    where: str | None
+    """What a ContractError names when the check cannot run: its column, or the model."""
+    identifier: str
+
+
+def _row_checks(
+    spec: TableSpec, origin: str, schema: pa.DataFrameSchema, typed: pl.LazyFrame
+) -> list[_RowCheck]:
+    """Every row check of the schema in pandera's order, as failure flags with their reasons.
+
+    Per column: non-nullable, then its checks; then the table checks. A column that is NULL only
+    because its value did not parse gets no 'missing value' reason: the parse failure says more.
+    Asking pandera for the schema's backend first registers its polars check implementations.
+    """
+    schema.get_backend(typed)
+    if schema.unique or any(column.unique for column in schema.columns.values()):
+        raise TypeError(f"{spec.name}: unique= in a model is not supported; declare a key")
+    types = typed.collect_schema()
+    checks: list[_RowCheck] = []
+    for name, column in schema.columns.items():
+        if column.dtype is not None and not column.dtype.check(
+            types[name], PolarsData(typed.select(name), name)
+        ):
+            raise ContractError(spec.name, origin, name, f"dtype('{column.dtype}')")
+        if not column.nullable:
+            absent = pl.col(name).is_null()
+            if types[name].is_float():
+                absent = absent | pl.col(name).is_nan()
+            missing = partial(_missing_reason, name)
+            checks.append(_RowCheck(typed.select(absent), missing, name, "not_nullable"))
+        for check in column.checks:
+            failing = _failing(spec, origin, check, typed, name, name)
+            if failing is not None:
+                reason = partial(_value_reason, name, _value_template(check))
+                checks.append(_RowCheck(failing, reason, name, _identifier(check)))
+    for check in schema.checks:
+        failing = _failing(spec, origin, check, typed, "*", schema.name)
+        if failing is not None:
+            reason = partial(_render, str(check.error), spec, types)
+            checks.append(_RowCheck(failing, reason, schema.name, _identifier(check)))
+    return checks
+
+
+def _verdicts(
+    spec: TableSpec,
+    origin: str,
+    staged: pl.DataFrame,
+    parsers: Mapping[str, _Parsed],
+    checks: list[_RowCheck],
+) -> tuple[pl.DataFrame, pl.Series]:
+    """Every check of every row in one polars query: the frame with its flags, and which failed.
+
+    A check that fails while running is a ContractError naming the first such check, as pandera
+    reports it; finding which one costs a query per check, on that error path only.
+    """
+    flags = [c.failing.select(pl.first().alias(_flag(i))) for i, c in enumerate(checks)]
+    unparsed = [pl.col(_bad(name)) for name in parsers]
+    failed = pl.any_horizontal(*unparsed, *[pl.col(_flag(i)) for i in range(len(checks))])
+    frame = pl.concat([staged.lazy(), *flags], how="horizontal").with_columns(failed.alias(_FAILED))
+    try:
+        verdicts = frame.collect()
+    except pl.exceptions.PolarsError:
+        for check in checks:
+            try:
+                check.failing.collect()
+            except pl.exceptions.PolarsError as err:
+                raise ContractError(spec.name, origin, check.where, check.identifier) from err
+        raise
+    return verdicts, verdicts[_FAILED]
+
+
+def _flag(number: int) -> str:
+    """Name of the column holding whether a row fails the schema's `number`-th row check."""
+    return f"_failed_{number}"
+
+
+def _reasons(reasons: list[pl.Expr]) -> pl.Expr:
+    """A row's reasons '; '-joined: parse failures first, then failed checks, each once."""
+    found = pl.concat_list(reasons).list.drop_nulls().list.unique(maintain_order=True)
+    return found.list.join("; ")
 
 
 def _raw_json(spec: TableSpec, source: pl.Schema) -> pl.Expr:
@@ -564,26 +687,32 @@ def validate_table(
     dimension) are kept as String after the contract columns; a missing one is a ContractError.
     """
     source = raw.collect()
-    staged = stage(spec, source.lazy(), origin, extra_columns).collect()
-    columns = [c for c in staged.columns if c not in (ROW_NUMBER, ERRORS)]
+    staged, parsers = _staged(spec, source.lazy(), origin, extra_columns)
+    columns = list(parsers)
     schema = _schema(spec, columns, known_accounts, fx_currencies, reporting_currency)
-    checked = _check_reasons(spec, origin, schema, staged.select(columns))
-    flagged = _reasons(_parse_reasons(staged), checked)
-    positions = pl.int_range(pl.len(), dtype=pl.Int64).alias("index")
-    clean = (
-        staged.with_columns(positions)
-        .join(flagged, on="index", how="anti")
-        .sort(ROW_NUMBER)
-        .select(columns)
-    )
+    checks = _row_checks(spec, origin, schema, staged.lazy().select(columns))
+    verdicts, failed = _verdicts(spec, origin, staged, parsers, checks)
+    clean = verdicts.filter(~failed).sort(ROW_NUMBER).select(columns)
+    bad = verdicts.filter(failed)
+    reasons = [
+        *_parse_failures(parsers),
+        *[
+            pl.when(pl.col(_flag(i))).then(check.reason())
+            for i, check in enumerate(checks)
+            if bad[_flag(i)].any()
+        ],
+    ]
     quarantine = (
-        source.with_columns(positions)
-        .join(flagged, on="index", how="inner")
+        source.filter(failed)
         .select(
             pl.lit(spec.name, pl.String).alias("table"),
             pl.col(ROW_NUMBER).cast(pl.Int64).alias("row_number"),
             _raw_json(spec, source.schema).alias("row"),
-            "reasons",
+        )
+        .with_columns(
+            _with_texts(bad, source.filter(failed).lazy(), parsers).select(
+                _reasons(reasons).alias("reasons")
+            )
         )
         .sort("row_number")
         .cast(QUARANTINE_SCHEMA)

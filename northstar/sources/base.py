@@ -15,6 +15,8 @@ from typing import Any, Literal, Protocol
 import polars as pl
 
 ROW_NUMBER = "_row_number"
+DUPLICATE_SUFFIX = "_duplicated_0"
+"""What polars appends to the second column of a CSV header that repeats a name."""
 
 FileFormat = Literal["csv", "parquet"]
 
@@ -27,9 +29,10 @@ class UnreadableTable(SourceError):
     """A table's bytes arrived but are not a table (empty, truncated, not CSV or parquet):
     bad input that no retry fixes, unlike a source that cannot be reached."""
 
-    def __init__(self, table: str, origin: str, problem: str) -> None:
-        self.table, self.origin, self.problem = table, origin, problem
-        super().__init__(f"table {table}: cannot read {origin}: {problem}")
+    def __init__(self, table: str, origin: str, problem: str, column: str | None = None) -> None:
+        self.table, self.origin, self.problem, self.column = table, origin, problem, column
+        where = f"column '{column}': " if column is not None else ""
+        super().__init__(f"table {table}: cannot read {origin}: {where}{problem}")
 
 
 def is_transport_error(err: BaseException) -> bool:
@@ -142,11 +145,16 @@ def project(table: str, origin: str, scan: pl.LazyFrame, columns: Sequence[str])
     """`_row_number` as Int64 first, then the requested columns the scan has, in request order.
 
     Reads only the schema (CSV header or parquet footer), so the frame stays lazy and
-    predicate and projection pushdown reach the scan.
+    predicate and projection pushdown reach the scan. A requested column that a CSV header
+    names twice is refused (UnreadableTable naming it): polars would read the first silently.
     """
     try:
         available = set(scan.collect_schema().names())
     except (pl.exceptions.PolarsError, OSError) as err:
         raise unreadable(table, origin, err) from err
     wanted = [c for c in dict.fromkeys(columns) if c in available and c != ROW_NUMBER]
+    repeated = [c for c in wanted if f"{c}{DUPLICATE_SUFFIX}" in available]
+    if repeated:
+        problem = "the header names it more than once; which copy holds the data is unknown"
+        raise UnreadableTable(table, origin, problem, column=repeated[0])
     return scan.select(pl.col(ROW_NUMBER).cast(pl.Int64), *wanted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import random
+import secrets
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 """Connect and read timeout of every S3 request (boto3 and polars), then a retry."""
+_JITTER = secrets.SystemRandom()
+"""Backoff jitter from the OS generator (bandit B311 refuses `random` anywhere)."""
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -101,7 +103,7 @@ class S3Source:
         )
         self.storage_options = storage_options(session, endpoint, retries, timeout)
         try:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
         except (BotoCoreError, ClientError) as err:
             raise SourceError(f"cannot list S3 source {self.description}: {err}") from err
 
@@ -112,7 +114,8 @@ class S3Source:
         return spec, (uri,)
 
     def _key(self, relative: str) -> str:
-        """The object key of a path relative to the source prefix."""
+        """The object key of a path relative to the source prefix (`prefix/` for ""): every
+        listing stays inside `prefix/`, as a policy scoping `s3:prefix` to it requires."""
         return f"{self.prefix}/{relative}" if self.prefix else relative
 
     def _files(self, table: str) -> list[str]:
@@ -146,7 +149,7 @@ class S3Source:
                 if attempt == self.retries:
                     message = f"table {table}: cannot read {self._uri(key)}: {err}"
                     raise SourceError(message) from err
-                time.sleep(random.uniform(0, min(20.0, 0.5 * 2**attempt)))
+                time.sleep(_JITTER.uniform(0, min(20.0, 0.5 * 2**attempt)))
             except (BotoCoreError, ClientError) as err:
                 raise SourceError(f"table {table}: cannot read {self._uri(key)}: {err}") from err
         raise AssertionError("unreachable")

@@ -17,8 +17,9 @@ def _engine(url: str) -> sa.Engine:
     """An engine for `url`; a SQLite file that does not exist is an error, not a new empty file."""
     try:
         parsed = sa.make_url(url)
-    except ArgumentError as err:
-        raise SourceError(f"not a database URL: {url!r}") from err
+    except (ArgumentError, ValueError) as err:
+        scheme = url.split("://", 1)[0]
+        raise SourceError(f"not a database URL: {scheme}://... (the rest is not shown)") from err
     masked = parsed.render_as_string(hide_password=True)
     database = parsed.database or ""
     is_file = parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")

@@ -11,6 +11,7 @@ on SQLite the database's single writer does the same.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -153,6 +154,18 @@ def write_states(connection: Connection, rows: pl.DataFrame) -> None:
         connection.execute(statement, parameters)
 
 
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What sending one alert did, as its alerts row records it."""
+
+    key: tuple[str, str, str]
+    status: str
+    attempts: int
+    error: str | None
+    deliveries: list[dict[str, Any]]
+    notified_at: datetime | None
+
+
 def record_delivery(
     engine: Engine,
     key: tuple[str, str, str],
@@ -164,23 +177,30 @@ def record_delivery(
     notified_at: datetime | None,
 ) -> None:
     """Replace an alert's pending intent with the delivery outcome, in its own transaction."""
-    if status not in NOTIFY_STATUSES:
-        raise ValueError(f"status must be one of {NOTIFY_STATUSES}, got {status!r}")
+    outcome = DeliveryOutcome(key, status, attempts, error, deliveries, notified_at)
+    record_deliveries(engine, [outcome])
+
+
+def record_deliveries(engine: Engine, outcomes: Sequence[DeliveryOutcome]) -> None:
+    """Replace the pending intents of many alerts with their outcomes, in one transaction."""
+    for outcome in outcomes:
+        if outcome.status not in NOTIFY_STATUSES:
+            raise ValueError(f"status must be one of {NOTIFY_STATUSES}, got {outcome.status!r}")
     c = alerts.c
-    values: dict[str, Any] = {
-        "notify_status": status,
-        "notify_attempts": attempts,
-        "last_error": error,
-        "deliveries": deliveries,
-    }
-    if notified_at is not None:
-        values["last_notified_at"] = notified_at
     with engine.begin() as connection:
-        connection.execute(
-            sa.update(alerts)
-            .where(*(c[name] == value for name, value in zip(KEY_COLUMNS, key, strict=True)))
-            .values(values)
-        )
+        for outcome in outcomes:
+            values: dict[str, Any] = {
+                "notify_status": outcome.status,
+                "notify_attempts": outcome.attempts,
+                "last_error": outcome.error,
+                "deliveries": outcome.deliveries,
+            }
+            if outcome.notified_at is not None:
+                values["last_notified_at"] = outcome.notified_at
+            key = zip(KEY_COLUMNS, outcome.key, strict=True)
+            connection.execute(
+                sa.update(alerts).where(*(c[name] == value for name, value in key)).values(values)
+            )
 
 
 def read_alerts(

@@ -215,14 +215,43 @@ def _readable(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return column
 
 
+def _json_text_columns(table: sa.Table, rows: pl.DataFrame) -> list[str]:
+    """The table's JSON columns that the frame holds as text (one document per cell)."""
+    return [
+        c.name
+        for c in table.columns
+        if isinstance(c.type, sa.JSON) and rows.schema.get(c.name) == pl.String
+    ]
+
+
+def _canonical(document: str) -> str | None:
+    """One JSON document as the insert path stores it; JSON null becomes SQL NULL there too."""
+    value = json.loads(document)
+    return None if value is None else json_dumps(value)
+
+
+def _canonical_json_text(rows: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """JSON text columns re-serialised by `json_dumps`, exactly as the insert path stores them.
+
+    Polars' JSON encoder cannot stand in: it writes 1e-05 as 0.00001 and 1e-07 as 1e-7, and a
+    struct round trip turns absent keys into nulls. So each distinct document is re-serialised
+    once in Python and mapped back onto the column by polars."""
+    replaced = []
+    for name in columns:
+        distinct = rows.get_column(name).drop_nulls().unique()
+        canonical = pl.Series([_canonical(doc) for doc in distinct], dtype=pl.String)
+        replaced.append(pl.col(name).replace_strict(distinct, canonical, default=None))
+    return rows.with_columns(replaced) if replaced else rows
+
+
 def _copy_rows(connection: Connection, table: sa.Table, rows: pl.DataFrame) -> None:
-    """Stream rows into a PostgreSQL table with COPY (CSV, NULL as \\N): the bulk path, with no
-    per-row Python. JSON columns go in as their text, which PostgreSQL parses."""
+    """Stream rows into a PostgreSQL table with COPY (CSV, NULL as \\N): the bulk path. JSON
+    columns go in as their canonical text (the insert path's), which PostgreSQL keeps as is."""
     if rows.is_empty():
         return
     columns = [c for c in rows.columns if c in table.c]
     buffer = io.BytesIO()
-    rows.select(columns).write_csv(
+    _canonical_json_text(rows.select(columns), _json_text_columns(table, rows)).write_csv(
         buffer,
         include_header=False,
         null_value="\\N",
@@ -433,11 +462,7 @@ class MetricsStore:
         if connection.dialect.name == "postgresql":
             _copy_rows(connection, table, rows)
             return
-        json_text = [
-            c.name
-            for c in table.columns
-            if isinstance(c.type, sa.JSON) and rows.schema.get(c.name) == pl.String
-        ]
+        json_text = _json_text_columns(table, rows)
         self._execute_chunks(connection, sa.insert(table), rows, json_text=json_text)
 
     def _execute_chunks(

@@ -44,7 +44,7 @@ def read_table(source: Source, read: TableRead) -> Extracted | None:
     except UnreadableTable as err:
         from tasks.validate import ContractError  # validate imports this module
 
-        raise ContractError(err.table, err.origin, None, err.problem) from err
+        raise ContractError(err.table, err.origin, err.column, err.problem) from err
     return Extracted(read.table, raw.origin, rows, read.columns)
 
 
@@ -61,11 +61,22 @@ def _worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:
     return True
 
 
+RETRY_DELAY_FACTORS = (1, 5, 15)
+"""Each retry of a read waits this many times the first delay (the last factor repeats)."""
+
+
+def retry_delays(retries: int, first_delay: float) -> list[float]:
+    """Seconds before each of `retries` retries, growing from `first_delay` (2 s: 2, 10, 30),
+    so a flaky source gets time to recover; the flow passes the settings' values."""
+    last = len(RETRY_DELAY_FACTORS) - 1
+    return [first_delay * RETRY_DELAY_FACTORS[min(n, last)] for n in range(retries)]
+
+
 @task(
     name="extract",
     task_run_name="extract-{read.table}",
     retries=3,
-    retry_delay_seconds=[2, 10, 30],
+    retry_delay_seconds=retry_delays(3, 2.0),
     retry_condition_fn=_worth_retrying,
     cache_policy=NONE,
 )

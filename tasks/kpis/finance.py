@@ -82,8 +82,12 @@ def _monthly_churn(
     )
 
 
-def _monthly_states(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.LazyFrame:
-    """Classified end-of-month account states of the snapshot months and every churn month."""
+def monthly_states(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.LazyFrame:
+    """Classified end-of-month account states of the snapshot months and every churn month.
+
+    ltv and clv read the same states: a pass computes them once and hands them to
+    `finance_kpis` and `account_clv` as `monthly`.
+    """
     months = Periods.of(months=[*periods.months, *churn_months(periods)])
     return classify(account_states(inputs, months, policy).filter(pl.col("grain") == MONTH))
 
@@ -215,16 +219,23 @@ def _cost_rows(
 
 
 def finance_kpis(
-    inputs: KpiInputs, periods: Periods, policy: Policy, labels: pl.LazyFrame
+    inputs: KpiInputs,
+    periods: Periods,
+    policy: Policy,
+    labels: pl.LazyFrame,
+    *,
+    monthly: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """ltv for every snapshot and segment; the cost metrics for monthly snapshots, segment all.
 
     ltv's numerator is the arpa and its denominator the monthly churn, so value = num / den.
+    `monthly` is `monthly_states(...)` of the same pass, computed here when not given.
     """
     if inputs.subscriptions is None or not (periods.days or periods.months):
         return empty_kpi_rows()
     spine = periods.spine(policy.churn_window_days)
-    monthly = _monthly_states(inputs, periods, policy).cache()
+    if monthly is None:
+        monthly = monthly_states(inputs, periods, policy).cache()
     churn = _monthly_churn(monthly, spine, labels)
     ltv = _ltv_frame(_active(inputs, periods, policy), churn, spine, labels).cache()
     ltv_measure = Measure(pl.col("ltv"), pl.col("arpa"), pl.col("monthly_churn"))
@@ -236,17 +247,26 @@ def finance_kpis(
     return pl.concat(parts)
 
 
-def account_clv(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.LazyFrame:
+def account_clv(
+    inputs: KpiInputs,
+    periods: Periods,
+    policy: Policy,
+    *,
+    monthly: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
     """(snapshot_date, grain, account_id, clv): account MRR x 1 / the company's monthly churn.
 
     The expected remaining lifetime is ltv's: the trailing 6 complete months' company churn;
-    clv is NULL when nothing churned in them.
+    clv is NULL when nothing churned in them. `monthly` is `monthly_states(...)` of the same
+    pass, computed here when not given.
     """
     if inputs.subscriptions is None or not (periods.days or periods.months):
         return pl.LazyFrame(schema=CLV_SCHEMA)
     company = segment_labels(inputs.accounts, [])
     spine = periods.spine(policy.churn_window_days)
-    churn = _monthly_churn(_monthly_states(inputs, periods, policy), spine, company)
+    if monthly is None:
+        monthly = monthly_states(inputs, periods, policy)
+    churn = _monthly_churn(monthly, spine, company)
     return (
         _active(inputs, periods, policy)
         .join(churn.drop("segment"), on=SNAP, how="left")

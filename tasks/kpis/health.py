@@ -5,25 +5,25 @@ A score is the weighted mean of factor scores: each factor's raw value (docs/hea
 0-100 by linear interpolation between its band points (flat outside), and the weights are
 normalised over the factors the account has data for. Every score carries its factor values,
 scores, weights and contributions as JSON, so "why is this account red" is answered from the
-store. All snapshots of a pass are scored at once: factor tables are joined to the (as_of,
-account_id) pairs by account and filtered to each window, never looped over. A score only reads
-data known by the end of its as_of date (local dates in `policy.timezone`).
+store. All snapshots of a pass are scored at once, never looped over: each factor is read off a
+per-account running total (or latest event) with a backward as-of join at every (as_of,
+account_id) pair, so it costs O((pairs + events) · log) whatever the number of snapshots. A
+score only reads data known by the end of its as_of date (local dates in `policy.timezone`).
 """
 
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
 
 import polars as pl
 
 from northstar.config import HealthFactor, HealthModel, Points, Policy
-from schemas.contract import UTC_TIMESTAMP
 from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date, local_day_end
 from tasks.kpis.revenue import account_mrr
 from tasks.kpis.segments import snapshot_segments, with_segments
+from tasks.kpis.windows import CHANGE, coverage_changes
 
 PAIR = ["as_of", "account_id"]
 RED, YELLOW, GREEN = "red", "yellow", "green"
@@ -45,9 +45,6 @@ capped at LOGIN_CAP_DAYS for the same reason (the default band already scores 0 
 URGENT = "urgent"
 COUNT_FACTORS = ("urgent_tickets", "sla_breaches", "late_invoices")
 """Factors that are 0, not missing, for an account without rows when their table is present."""
-
-_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
-"""Stands in for a NULL solved_at / paid_at so that 'not yet by then' is one comparison."""
 
 HEALTH_SCHEMA: dict[str, pl.DataType] = {
     "snapshot_date": pl.Date(),
@@ -106,13 +103,20 @@ def _earlier(days: int) -> pl.Expr:
     return (pl.col("as_of") - pl.duration(days=days)).alias("as_of")
 
 
+_CURRENT = "__current"
+
+
 def _scoring_pairs(current: pl.LazyFrame, mrr: pl.LazyFrame) -> pl.LazyFrame:
-    """(as_of, account_id) to score: the snapshot rows, plus the same accounts 7 and 30 days
-    earlier when they had MRR then (the trends compare with those scores)."""
+    """(as_of, account_id, _CURRENT) to score: the snapshot rows (flagged), plus the same accounts
+    7 and 30 days earlier when they had MRR then (the trends compare with those scores)."""
     was_active = mrr.select(pl.col("date").alias("as_of"), "account_id")
     earlier = pl.concat([current.select(_earlier(k), "account_id") for k in TREND_DAYS])
     earlier = earlier.join(was_active, on=PAIR, how="semi")
-    return pl.concat([current.select(PAIR), earlier]).unique()
+    flagged = [
+        current.select(*PAIR, pl.lit(True).alias(_CURRENT)),
+        earlier.select(*PAIR, pl.lit(False).alias(_CURRENT)),
+    ]
+    return pl.concat(flagged).group_by(PAIR).agg(pl.col(_CURRENT).any())
 
 
 def _mrr_dates(current: pl.LazyFrame) -> pl.LazyFrame:
@@ -125,206 +129,364 @@ def _mrr_dates(current: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _in_window(pairs: pl.LazyFrame, events: pl.LazyFrame, date_col: str, days: int) -> pl.LazyFrame:
-    """Each pair with its account's events dated in the `days` days ending on as_of."""
-    on = pl.col(date_col)
-    return pairs.join(events, on="account_id").filter(
-        (on <= pl.col("as_of")) & (on > pl.col("as_of") - pl.duration(days=days))
+_AT, _DELTA = "__at", "__delta"
+_LOW, _STATE_END = "__low", "__state_end"
+
+
+def _asof(
+    frame: pl.LazyFrame, right: pl.LazyFrame, on: str, right_on: str, *, strict: bool = False
+) -> pl.LazyFrame:
+    """frame (sorted by `on`) with the columns of the account's last `right` row (sorted by
+    `right_on`) whose `right_on` is at most `on`, or before it when `strict`; NULL without one.
+
+    The output keeps frame's rows in their order, so factor columns are added side by side on
+    one sorted pair frame instead of being joined back on (as_of, account_id).
+    """
+    return frame.join_asof(
+        right,
+        left_on=on,
+        right_on=right_on,
+        by="account_id",
+        strategy="backward",
+        allow_exact_matches=not strict,
+        check_sortedness=False,
     )
 
 
-def _usage_factors(pairs: pl.LazyFrame, usage: pl.LazyFrame) -> pl.LazyFrame:
+def _running_totals(deltas: pl.LazyFrame, values: list[str]) -> pl.LazyFrame:
+    """(account_id, _AT, values): per account, the deltas summed up to each `_AT`, sorted."""
+    return (
+        deltas.group_by("account_id", _AT)
+        .agg(pl.col(values).sum())
+        .sort(_AT)
+        .with_columns(pl.col(values).cum_sum().over("account_id"))
+    )
+
+
+def _read_totals(
+    frame: pl.LazyFrame, totals: pl.LazyFrame, on: str, names: dict[str, str], *, strict: bool
+) -> pl.LazyFrame:
+    """frame with each running total (`names`: total column -> new column) of its account up to
+    its `on` value (excluded when `strict`); 0 before any."""
+    right = totals.select("account_id", _AT, *(pl.col(k).alias(v) for k, v in names.items()))
+    found = _asof(frame, right, on, _AT, strict=strict)
+    return found.drop(_AT).with_columns(pl.col(list(names.values())).fill_null(0))
+
+
+def _running_count(
+    frame: pl.LazyFrame, deltas: pl.LazyFrame, on: str, name: str, *, strict: bool
+) -> pl.LazyFrame:
+    """frame with `name`: the account's deltas (columns `_AT`, `_DELTA`) summed up to its `on`
+    value, that value excluded when `strict`; 0.0 before any.
+
+    One running total per account read with a backward as-of join, so each pair costs a
+    look-up instead of a pass over the account's events.
+    """
+    totals = _running_totals(deltas, [_DELTA])
+    found = _read_totals(frame, totals, on, {_DELTA: name}, strict=strict)
+    return found.with_columns(pl.col(name).cast(pl.Float64))
+
+
+def _window_sums(
+    frame: pl.LazyFrame, events: pl.LazyFrame, date_col: str, values: list[str], days: int
+) -> pl.LazyFrame:
+    """frame with each of `values` summed over the account's events dated in the `days` days
+    ending on as_of: the running total at as_of minus the one at as_of - days (exact for
+    integers, as `windows.window_sums`)."""
+    deltas = events.rename({date_col: _AT})
+    totals = _running_totals(deltas, values)
+    low = {v: f"{_LOW}{v}" for v in values}
+    upper = _read_totals(frame, totals, "as_of", {v: v for v in values}, strict=False)
+    lower = upper.with_columns(_earlier(days).alias(_LOW))
+    both = _read_totals(lower, totals, _LOW, low, strict=False)
+    return both.with_columns(pl.col(v) - pl.col(c) for v, c in low.items()).drop(
+        _LOW, *low.values()
+    )
+
+
+def _window_distinct(
+    frame: pl.LazyFrame, user_days: pl.LazyFrame, days: int, name: str
+) -> pl.LazyFrame:
+    """frame with `name`: the account's distinct users active in the `days` days ending on as_of
+    (coverage intervals, `windows.coverage_changes`, read with a running total)."""
+    changes = coverage_changes(user_days, ["account_id"], ["user_id"], "date", days)
+    totals = _running_totals(changes.rename({"date": _AT}), [CHANGE])
+    return _read_totals(frame, totals, "as_of", {CHANGE: name}, strict=False)
+
+
+def _spans(spans: pl.LazyFrame, start: str, end: str) -> pl.LazyFrame:
+    """Deltas of account spans: +1 at `start`, -1 at `end` (none when `end` is NULL: open)."""
+    return pl.concat(
+        [
+            spans.select("account_id", pl.col(start).alias(_AT), pl.lit(1).alias(_DELTA)),
+            spans.filter(pl.col(end).is_not_null()).select(
+                "account_id", pl.col(end).alias(_AT), pl.lit(-1).alias(_DELTA)
+            ),
+        ]
+    )
+
+
+def _usage_factors(frame: pl.LazyFrame, usage: pl.LazyFrame) -> pl.LazyFrame:
     """usage_trend = user-days in the last 30 days / in the 30 before - 1 (NULL without any
-    before); seat_activity = distinct users in the last 30 days / in the last 90."""
+    before); seat_activity = distinct users in the last 30 days / in the last 90. Both are
+    NULL for a pair without usage in the last 90 days."""
     user_days = usage.select("account_id", "user_id", "date").unique()
-    recent = pl.col("date") > pl.col("as_of") - pl.duration(days=USAGE_RECENT_DAYS)
-    prior = ~recent & (
-        pl.col("date") > pl.col("as_of") - pl.duration(days=USAGE_RECENT_DAYS + USAGE_PRIOR_DAYS)
+    daily = user_days.group_by("account_id", pl.col("date").alias(_AT)).agg(
+        pl.len().cast(pl.Int64).alias("user_days")
     )
-    agg = (
-        _in_window(pairs, user_days, "date", SEAT_BASE_DAYS)
-        .group_by(PAIR)
-        .agg(
-            recent.sum().alias("recent_days"),
-            prior.sum().alias("prior_days"),
-            pl.col("user_id").filter(recent).n_unique().alias("recent_users"),
-            pl.col("user_id").n_unique().alias("users"),
-        )
-    )
-    trend = pl.col("recent_days") / pl.col("prior_days") - 1
-    return agg.select(
-        *PAIR,
-        pl.when(pl.col("prior_days") > 0).then(trend).alias("usage_trend"),
-        (pl.col("recent_users") / pl.col("users")).alias("seat_activity"),
-    )
+    totals = _running_totals(daily, ["user_days"])
+    frame = _read_totals(frame, totals, "as_of", {"user_days": "__now"}, strict=False)
+    for days, name in (
+        (USAGE_RECENT_DAYS, "__then"),
+        (USAGE_RECENT_DAYS + USAGE_PRIOR_DAYS, "__first"),
+    ):
+        frame = frame.with_columns(_earlier(days).alias(_LOW))
+        frame = _read_totals(frame, totals, _LOW, {"user_days": name}, strict=False)
+    frame = _window_distinct(frame, user_days, USAGE_RECENT_DAYS, "__recent_users")
+    frame = _window_distinct(frame, user_days, SEAT_BASE_DAYS, "__users")
+    recent, prior = pl.col("__now") - pl.col("__then"), pl.col("__then") - pl.col("__first")
+    seen = pl.col("__users") > 0
+    return frame.with_columns(
+        pl.when(seen & (prior > 0)).then(recent / prior - 1).alias("usage_trend"),
+        pl.when(seen).then(pl.col("__recent_users") / pl.col("__users")).alias("seat_activity"),
+    ).drop(_LOW, "__now", "__then", "__first", "__recent_users", "__users")
 
 
 def _days_since_login(
-    pairs: pl.LazyFrame, usage: pl.LazyFrame, accounts: pl.LazyFrame, tz: str
+    frame: pl.LazyFrame, usage: pl.LazyFrame, accounts: pl.LazyFrame, tz: str
 ) -> pl.LazyFrame:
     """Days from the last usage date on or before as_of (else the account's creation date) to
     as_of, capped at LOGIN_CAP_DAYS."""
-    last = usage.select("account_id", pl.col("date").alias("last_date")).unique()
-    created = accounts.select("account_id", local_date("created_at", tz).alias("created_date"))
-    since = pl.coalesce("last_date", "created_date")
+    last = usage.select("account_id", pl.col("date").alias("__last")).unique().sort("__last")
+    created = accounts.select("account_id", local_date("created_at", tz).alias("__created"))
+    since = pl.coalesce("__last", "__created")
     return (
-        pairs.sort("as_of")
-        .join_asof(
-            last.sort("last_date"),
-            left_on="as_of",
-            right_on="last_date",
-            by="account_id",
-            strategy="backward",
-            check_sortedness=False,
-        )
-        .join(created, on="account_id", how="left")
-        .select(
-            *PAIR,
+        _asof(frame, last, "as_of", "__last")
+        .join(created, on="account_id", how="left", maintain_order="left")
+        .with_columns(
             (pl.col("as_of") - since)
             .dt.total_days()
             .clip(0, LOGIN_CAP_DAYS)
             .cast(pl.Float64)
-            .alias("days_since_login"),
+            .alias("days_since_login")
         )
+        .drop("__last", "__created")
     )
 
 
-def _survey_factors(pairs: pl.LazyFrame, surveys: pl.LazyFrame, tz: str) -> pl.LazyFrame:
-    """nps = the latest NPS answer in the last 180 days; csat = mean CSAT of the last 90 days."""
-    answers = surveys.filter(pl.col("survey_type").is_in(["nps", "csat"])).select(
+def _latest_nps(frame: pl.LazyFrame, answers: pl.LazyFrame) -> pl.LazyFrame:
+    """frame with nps: the latest NPS answer (by responded_at, response_id) dated in the last
+    180 days; NULL without one.
+
+    Each account-day keeps its latest answer, and one backward as-of join finds the latest day
+    on or before as_of; a day older than the window gives NULL.
+    """
+    days = answers.group_by("account_id", pl.col("responded_date").alias("__nps_date")).agg(
+        pl.col("score").sort_by("responded_at", "response_id").last().alias("nps")
+    )
+    found = _asof(frame, days.sort("__nps_date"), "as_of", "__nps_date")
+    recent = pl.col("__nps_date") > pl.col("as_of") - pl.duration(days=NPS_DAYS)
+    return found.with_columns(pl.when(recent).then(pl.col("nps")).alias("nps")).drop("__nps_date")
+
+
+def _survey_factors(frame: pl.LazyFrame, surveys: pl.LazyFrame, tz: str) -> pl.LazyFrame:
+    """nps = the latest NPS answer in the last 180 days; csat = mean CSAT of the last 90 days.
+
+    The CSAT mean is summed over integer scores (exact), so it equals a mean of the window's
+    answers to the last bit.
+    """
+    answers = surveys.filter(pl.col("survey_type") == "nps").select(
         "account_id",
-        "survey_type",
         "response_id",
         "responded_at",
         pl.col("score").cast(pl.Float64),
         local_date("responded_at", tz).alias("responded_date"),
     )
-    nps = (
-        _in_window(
-            pairs, answers.filter(pl.col("survey_type") == "nps"), "responded_date", NPS_DAYS
-        )
-        .group_by(PAIR)
-        .agg(pl.col("score").sort_by("responded_at", "response_id").last().alias("nps"))
-    )
-    csat = (
-        _in_window(
-            pairs, answers.filter(pl.col("survey_type") == "csat"), "responded_date", CSAT_DAYS
-        )
-        .group_by(PAIR)
-        .agg(pl.col("score").mean().alias("csat"))
-    )
-    return nps.join(csat, on=PAIR, how="full", coalesce=True)
-
-
-def _urgent_tickets(pairs: pl.LazyFrame, tickets: pl.LazyFrame, tz: str) -> pl.LazyFrame:
-    """Urgent tickets created before the end of as_of and not solved by then."""
-    urgent = tickets.filter(pl.col("priority") == URGENT).select(
+    frame = _latest_nps(frame, answers)
+    csat_answers = surveys.filter(pl.col("survey_type") == "csat").select(
         "account_id",
-        "created_at",
-        pl.col("solved_at").fill_null(pl.lit(_NEVER, dtype=UTC_TIMESTAMP)).alias("solved_or_never"),
+        local_date("responded_at", tz).alias("responded_date"),
+        pl.col("score").fill_null(0).cast(pl.Int64).alias("__score_sum"),
+        pl.col("score").is_not_null().cast(pl.Int64).alias("__answers"),
     )
-    state_end = pl.col("state_end")
+    sums = _window_sums(
+        frame, csat_answers, "responded_date", ["__score_sum", "__answers"], CSAT_DAYS
+    )
+    answered = pl.col("__answers") > 0
+    return sums.with_columns(
+        pl.when(answered).then(pl.col("__score_sum") / pl.col("__answers")).alias("csat")
+    ).drop("__score_sum", "__answers")
+
+
+def _urgent_tickets(frame: pl.LazyFrame, tickets: pl.LazyFrame) -> pl.LazyFrame:
+    """Urgent tickets created before the end of as_of and not solved by then.
+
+    A ticket is open on the instants (created_at, solved_at]: +1 at creation, -1 at solution,
+    summed strictly before the end of as_of (column _STATE_END).
+    """
+    urgent = tickets.filter(
+        (pl.col("priority") == URGENT)
+        & (pl.col("solved_at").is_null() | (pl.col("solved_at") > pl.col("created_at")))
+    )
+    deltas = _spans(urgent, "created_at", "solved_at")
+    return _running_count(frame, deltas, _STATE_END, "urgent_tickets", strict=True)
+
+
+def _breach_date(tz: str) -> pl.Expr:
+    """The first local date at whose end a late or unanswered ticket has breached its target.
+
+    Breached at the end T of a date means (T - created_at) in minutes > target_minutes, the same
+    float comparison as the snapshot rule; it is monotonic in T, so the date is the deadline's
+    local date, checked one day either side against that comparison.
+    """
+    deadline = pl.col("created_at") + pl.duration(
+        microseconds=(pl.col("target_minutes") * 60_000_000).cast(pl.Int64)
+    )
+    candidate = deadline.dt.convert_time_zone(tz).dt.date()
+
+    def breached(offset: int) -> pl.Expr:
+        day_end = (
+            (candidate + pl.duration(days=offset + 1))
+            .cast(pl.Datetime("us"))
+            .dt.replace_time_zone(tz)
+            .dt.convert_time_zone("UTC")
+        )
+        waited = (day_end - pl.col("created_at")).dt.total_minutes(fractional=True)
+        return waited > pl.col("target_minutes")
+
+    day = pl.duration(days=1)
     return (
-        pairs.with_columns(local_day_end("as_of", tz).alias("state_end"))
-        .join(urgent, on="account_id")
-        .filter((pl.col("created_at") < state_end) & (pl.col("solved_or_never") >= state_end))
-        .group_by(PAIR)
-        .agg(pl.len().cast(pl.Float64).alias("urgent_tickets"))
+        pl.when(breached(-1))
+        .then(candidate - day)
+        .when(breached(0))
+        .then(candidate)
+        .otherwise(candidate + day)
     )
 
 
-def _sla_breaches(pairs: pl.LazyFrame, tickets: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
+def _sla_breaches(frame: pl.LazyFrame, tickets: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
     """Tickets created in the last 30 days whose first response missed the priority's target,
     as known at the end of as_of (support's sla_breach_rate rule: an unanswered ticket breaches
-    once its target has elapsed); a priority without a target never breaches."""
+    once its target has elapsed); a priority without a target never breaches.
+
+    A ticket answered within its target never breaches; any other one has breached from
+    `_breach_date` on, so it counts for the as_of dates from then until 29 days after its
+    creation date: +1 and -1 on those dates, summed up to as_of.
+    """
     tz, targets = policy.timezone, policy.sla_first_response_minutes
     target = pl.LazyFrame(
         {"priority": list(targets), "target_minutes": list(targets.values())},
         schema={"priority": pl.String, "target_minutes": pl.Float64},
     )
-    created = tickets.select(
-        "account_id",
-        "created_at",
-        "first_response_at",
-        "priority",
-        local_date("created_at", tz).alias("created_date"),
-    ).join(target, on="priority")
-    state_end = local_day_end("as_of", tz)
-    answered = pl.col("first_response_at").is_not_null() & (pl.col("first_response_at") < state_end)
-    waited_until = pl.when(answered).then(pl.col("first_response_at")).otherwise(state_end)
-    waited = (waited_until - pl.col("created_at")).dt.total_minutes(fractional=True)
-    return (
-        _in_window(pairs, created, "created_date", SLA_DAYS)
-        .group_by(PAIR)
-        .agg((waited > pl.col("target_minutes")).sum().cast(pl.Float64).alias("sla_breaches"))
+    response = (pl.col("first_response_at") - pl.col("created_at")).dt.total_minutes(
+        fractional=True
+    )
+    late = pl.col("first_response_at").is_null() | (response > pl.col("target_minutes"))
+    created_date = local_date("created_at", tz)
+    spans = (
+        tickets.join(target, on="priority")
+        .filter(late)
+        .select(
+            "account_id",
+            pl.max_horizontal(_breach_date(tz), created_date).alias("from"),
+            (created_date + pl.duration(days=SLA_DAYS)).alias("until"),
+        )
+        .filter(pl.col("from") < pl.col("until"))
+    )
+    return _running_count(
+        frame, _spans(spans, "from", "until"), "as_of", "sla_breaches", strict=False
     )
 
 
-def _late_invoices(pairs: pl.LazyFrame, invoices: pl.LazyFrame, tz: str) -> pl.LazyFrame:
+def _late_invoices(frame: pl.LazyFrame, invoices: pl.LazyFrame, tz: str) -> pl.LazyFrame:
     """Invoices past due and unpaid at the end of as_of, plus those paid after their due time on
-    one of the last 90 days; void invoices and `paid` ones without paid_at are left out."""
+    one of the last 90 days; void invoices and `paid` ones without paid_at are left out.
+
+    The two are disjoint (unpaid by the end of as_of, or paid before it). Unpaid: +1 at due_at,
+    -1 at paid_at, summed strictly before the end of as_of (column _STATE_END). Paid late:
+    counted on the as_of dates from the local payment date until 89 days after it (paid before
+    the end of a local date is paid on or before that date).
+    """
     status = pl.col("status")
     late = invoices.filter(
         (status != "void")
         & ~((status == "paid") & pl.col("paid_at").is_null())
         & (pl.col("paid_at").is_null() | (pl.col("paid_at") > pl.col("due_at")))
-    ).select(
-        "account_id",
-        "due_at",
-        pl.col("paid_at").fill_null(pl.lit(_NEVER, dtype=UTC_TIMESTAMP)).alias("paid_or_never"),
-        local_date("paid_at", tz).alias("paid_date"),
     )
-    state_end, paid = pl.col("state_end"), pl.col("paid_or_never")
-    unpaid = (pl.col("due_at") < state_end) & (paid >= state_end)
-    paid_late = (paid < state_end) & (
-        pl.col("paid_date") > pl.col("as_of") - pl.duration(days=LATE_PAID_DAYS)
+    unpaid = _spans(late, "due_at", "paid_at")
+    frame = _running_count(frame, unpaid, _STATE_END, "__unpaid", strict=True)
+    paid = late.filter(pl.col("paid_at").is_not_null()).select(
+        "account_id", local_date("paid_at", tz).alias("paid_date")
     )
-    return (
-        pairs.with_columns(local_day_end("as_of", tz).alias("state_end"))
-        .join(late, on="account_id")
-        .filter(unpaid | paid_late)
-        .group_by(PAIR)
-        .agg(pl.len().cast(pl.Float64).alias("late_invoices"))
+    paid_spans = paid.with_columns(
+        (pl.col("paid_date") + pl.duration(days=LATE_PAID_DAYS)).alias("until")
+    )
+    deltas = _spans(paid_spans, "paid_date", "until")
+    frame = _running_count(frame, deltas, "as_of", "__paid_late", strict=False)
+    total_late = (pl.col("__unpaid") + pl.col("__paid_late")).alias("late_invoices")
+    return frame.with_columns(total_late).drop("__unpaid", "__paid_late")
+
+
+def _mrr_trend(frame: pl.LazyFrame, mrr: pl.LazyFrame) -> pl.LazyFrame:
+    """MRR on as_of / MRR 90 days before - 1; NULL when there was no MRR 90 days before.
+
+    `mrr` has one row per (date, account_id) with MRR > 0: each side is the last row on or
+    before its date, kept only when dated that very day.
+    """
+    rows = mrr.select("account_id", pl.col("date").alias(_AT), "mrr").sort(_AT)
+    then = _asof(frame.with_columns(_earlier(MRR_TREND_DAYS).alias(_LOW)), rows, _LOW, _AT)
+    then = then.with_columns(
+        pl.when(pl.col(_AT) == pl.col(_LOW)).then(pl.col("mrr")).alias("__then")
+    )
+    now = _asof(then.drop(_AT, _LOW, "mrr"), rows, "as_of", _AT)
+    now_mrr = pl.when(pl.col(_AT) == pl.col("as_of")).then(pl.col("mrr")).fill_null(0.0)
+    return now.with_columns((now_mrr / pl.col("__then") - 1).alias("mrr_trend")).drop(
+        _AT, "mrr", "__then"
     )
 
 
-def _mrr_trend(pairs: pl.LazyFrame, mrr: pl.LazyFrame) -> pl.LazyFrame:
-    """MRR on as_of / MRR 90 days before - 1; NULL when there was no MRR 90 days before."""
-    now = mrr.select(pl.col("date").alias("as_of"), "account_id", pl.col("mrr").alias("now"))
-    then = mrr.select(
-        (pl.col("date") + pl.duration(days=MRR_TREND_DAYS)).alias("as_of"),
-        "account_id",
-        pl.col("mrr").alias("then"),
-    )
-    return (
-        pairs.join(then, on=PAIR)
-        .join(now, on=PAIR, how="left")
-        .select(*PAIR, (pl.col("now").fill_null(0.0) / pl.col("then") - 1).alias("mrr_trend"))
-    )
+FACTOR_ORDER = (
+    "mrr_trend",
+    "usage_trend",
+    "seat_activity",
+    "days_since_login",
+    "nps",
+    "csat",
+    "urgent_tickets",
+    "sla_breaches",
+    "late_invoices",
+)
 
 
 def factor_values(
     inputs: KpiInputs, pairs: pl.LazyFrame, mrr: pl.LazyFrame, policy: Policy
 ) -> pl.LazyFrame:
     """Raw factor values per (as_of, account_id); a factor whose table is missing has no column,
-    one without data for a pair is NULL (count factors are 0 when their table is present)."""
+    one without data for a pair is NULL (count factors are 0 when their table is present).
+
+    The pairs are sorted by as_of once and every factor is added as columns of that one frame
+    (backward as-of joins keep its rows in order); other columns of `pairs` are kept.
+    """
     tz = policy.timezone
-    frames = [_mrr_trend(pairs, mrr)]
+    frame = pairs.sort("as_of").with_columns(local_day_end("as_of", tz).alias(_STATE_END))
+    frame = _mrr_trend(frame, mrr)
     if inputs.usage is not None:
-        frames.append(_usage_factors(pairs, inputs.usage))
-        frames.append(_days_since_login(pairs, inputs.usage, inputs.accounts, tz))
+        frame = _usage_factors(frame, inputs.usage)
+        frame = _days_since_login(frame, inputs.usage, inputs.accounts, tz)
     if inputs.surveys is not None:
-        frames.append(_survey_factors(pairs, inputs.surveys, tz))
+        frame = _survey_factors(frame, inputs.surveys, tz)
     if inputs.tickets is not None:
-        frames.append(_urgent_tickets(pairs, inputs.tickets, tz))
-        frames.append(_sla_breaches(pairs, inputs.tickets, policy))
+        frame = _urgent_tickets(frame, inputs.tickets)
+        frame = _sla_breaches(frame, inputs.tickets, policy)
     if inputs.invoices is not None:
-        frames.append(_late_invoices(pairs, inputs.invoices, tz))
-    values = pairs
-    for frame in frames:
-        values = values.join(frame, on=PAIR, how="left")
-    present = values.collect_schema().names()
-    return values.with_columns(pl.col(c).fill_null(0.0) for c in COUNT_FACTORS if c in present)
+        frame = _late_invoices(frame, inputs.invoices, tz)
+    present = frame.collect_schema().names()
+    factors = [c for c in FACTOR_ORDER if c in present]
+    others = [c for c in present if c not in factors and c != _STATE_END]
+    return frame.select(
+        *others,
+        *(pl.col(c).fill_null(0.0) if c in COUNT_FACTORS else pl.col(c) for c in factors),
+    )
 
 
 def _fragment(factor: HealthFactor, weight: pl.Expr) -> pl.Expr:
@@ -343,54 +505,76 @@ def _fragment(factor: HealthFactor, weight: pl.Expr) -> pl.Expr:
     return pl.concat_str([*pieces, pl.lit("}")])
 
 
-def score_factors(values: pl.LazyFrame, model: HealthModel) -> pl.LazyFrame:
-    """(as_of, account_id, health_score, health_factors): weights normalised over the factors
-    with a value; contributions (weight x score) sum to the score, NULL when none has a value."""
+_TOTAL_WEIGHT = "_total_weight"
+
+
+def _model_factors(values: pl.LazyFrame, model: HealthModel) -> list[HealthFactor]:
+    """The model's factors that have a column in `values`; a factor listed twice is an error."""
     names = [f.name for f in model.factors]
     if len(set(names)) != len(names):
         raise ValueError(f"a health factor is listed twice: {names}")
     present = set(values.collect_schema().names())
-    factors = [f for f in model.factors if f.name in present]
-    if not factors:
-        return values.select(
-            *PAIR,
-            pl.lit(None, pl.Float64).alias("health_score"),
-            pl.lit(None, pl.String).alias("health_factors"),
-        )
+    return [f for f in model.factors if f.name in present]
+
+
+def _with_total_weight(values: pl.LazyFrame, factors: list[HealthFactor]) -> pl.LazyFrame:
+    """values with _TOTAL_WEIGHT: the summed weights of the factors that have a value."""
     used = [pl.when(pl.col(f.name).is_not_null()).then(f.weight).otherwise(0.0) for f in factors]
-    total_weight = pl.sum_horizontal(used)
-    weight = {f.name: pl.lit(f.weight) / pl.col("_total_weight") for f in factors}
+    total = pl.sum_horizontal(used) if used else pl.lit(0.0)
+    return values.with_columns(total.alias(_TOTAL_WEIGHT))
+
+
+def _weight(factor: HealthFactor) -> pl.Expr:
+    """A factor's weight normalised over the factors with a value."""
+    return pl.lit(factor.weight) / pl.col(_TOTAL_WEIGHT)
+
+
+def _score(factors: list[HealthFactor]) -> pl.Expr:
+    """Sum of weight x band score over the factors with a value; NULL when none has one."""
+    if not factors:
+        return pl.lit(None, pl.Float64)
     contributions = [
-        weight[f.name] * band_score(pl.col(f.name).cast(pl.Float64), f.points) for f in factors
+        _weight(f) * band_score(pl.col(f.name).cast(pl.Float64), f.points) for f in factors
     ]
-    scored = pl.col("_total_weight") > 0
+    return pl.when(pl.col(_TOTAL_WEIGHT) > 0).then(pl.sum_horizontal(contributions))
+
+
+def _factors_json(factors: list[HealthFactor]) -> pl.Expr:
+    """The JSON object of the factors with a value (value, score, weight, contribution)."""
+    if not factors:
+        return pl.lit(None, pl.String)
     members = pl.concat_str(
-        [_fragment(f, weight[f.name]) for f in factors], separator=",", ignore_nulls=True
+        [_fragment(f, _weight(f)) for f in factors], separator=",", ignore_nulls=True
     )
-    return values.with_columns(total_weight.alias("_total_weight")).select(
-        *PAIR,
-        pl.when(scored).then(pl.sum_horizontal(contributions)).alias("health_score"),
-        pl.when(scored)
-        .then(pl.concat_str([pl.lit("{"), members, pl.lit("}")]))
-        .alias("health_factors"),
+    return pl.when(pl.col(_TOTAL_WEIGHT) > 0).then(
+        pl.concat_str([pl.lit("{"), members, pl.lit("}")])
+    )
+
+
+def score_factors(values: pl.LazyFrame, model: HealthModel) -> pl.LazyFrame:
+    """(as_of, account_id, health_score, health_factors): weights normalised over the factors
+    with a value; contributions (weight x score) sum to the score, NULL when none has a value."""
+    factors = _model_factors(values, model)
+    return _with_total_weight(values, factors).select(
+        *PAIR, _score(factors).alias("health_score"), _factors_json(factors).alias("health_factors")
     )
 
 
 def _with_trends(current: pl.LazyFrame, scores: pl.LazyFrame) -> pl.LazyFrame:
-    """Score now minus the score 7 and 30 days before, NULL when either is missing."""
-    out = current.join(scores, on=PAIR, how="left")
+    """Score now minus the score 7 and 30 days before, NULL when either is missing.
+
+    Both frames are sorted by as_of; the earlier score is the account's last one on or before
+    as_of - days, kept only when dated that very day.
+    """
+    before = scores.select(
+        pl.col("as_of").alias(_AT), "account_id", pl.col("health_score").alias("__before")
+    )
     for days in TREND_DAYS:
-        before = scores.select(
-            (pl.col("as_of") + pl.duration(days=days)).alias("as_of"),
-            "account_id",
-            pl.col("health_score").alias(f"score_{days}d_before"),
-        )
-        out = out.join(before, on=PAIR, how="left").with_columns(
-            (pl.col("health_score") - pl.col(f"score_{days}d_before")).alias(
-                f"health_trend_{days}d"
-            )
-        )
-    return out
+        found = _asof(current.with_columns(_earlier(days).alias(_LOW)), before, _LOW, _AT)
+        earlier = pl.when(pl.col(_AT) == pl.col(_LOW)).then(pl.col("__before"))
+        trend = (pl.col("health_score") - earlier).alias(f"health_trend_{days}d")
+        current = found.with_columns(trend).drop(_AT, _LOW, "__before")
+    return current
 
 
 def account_health(
@@ -400,23 +584,26 @@ def account_health(
     churn_risk = 1 - score / 100, and the 7- and 30-day trends.
 
     Rows are keyed by the state date: a day snapshot's date, a monthly snapshot's last day.
-    Needs the active accounts (`inputs.active`); without them there are no rows.
+    Needs the active accounts (`inputs.active`); without them there are no rows. Every pair is
+    scored on one frame sorted by as_of; the JSON text is built for the snapshot rows only.
     """
     if inputs.active is None or not (periods.days or periods.months):
         return pl.LazyFrame(schema=HEALTH_SCHEMA)
     current = _state_accounts(inputs.active, periods).cache()
     mrr = account_mrr(inputs, _mrr_dates(current).unique(), policy).cache()
-    pairs = _scoring_pairs(current, mrr).cache()
-    scores = score_factors(factor_values(inputs, pairs, mrr, policy), model).cache()
+    values = factor_values(inputs, _scoring_pairs(current, mrr), mrr, policy)
+    factors = _model_factors(values, model)
+    scored = _with_total_weight(values, factors).with_columns(_score(factors).alias("health_score"))
+    scored = scored.cache()
     score = pl.col("health_score")
     return (
-        _with_trends(current.select(PAIR), scores)
+        _with_trends(scored.filter(pl.col(_CURRENT)), scored)
         .select(
             pl.col("as_of").alias("snapshot_date"),
             "account_id",
             score,
             health_band(score, model).alias("health_band"),
-            "health_factors",
+            _factors_json(factors).alias("health_factors"),
             (1 - score / 100).clip(0.0, 1.0).alias("churn_risk"),
             "health_trend_7d",
             "health_trend_30d",

@@ -13,7 +13,7 @@ from northstar.config import HealthModel, Policy
 from northstar.metrics import METRICS, REGISTRY, Family, Metric, metrics_of
 from schemas.contract import ENRICHING_TABLES
 from tasks.kpis.cohorts import cohort_table
-from tasks.kpis.finance import account_clv, finance_kpis
+from tasks.kpis.finance import account_clv, finance_kpis, monthly_states
 from tasks.kpis.frame import KPI_SCHEMA
 from tasks.kpis.fulfilment import fulfilment_kpis
 from tasks.kpis.health import account_health, health_kpis
@@ -85,7 +85,7 @@ def compute_snapshots(
 
     Account MRR states (before and after each window) are computed once and shared by the
     revenue, retention and health families, the movements, the bridge check and the account
-    snapshots.
+    snapshots; the end-of-month states of the churn months once for ltv and clv.
     """
     labels = segment_labels(inputs.accounts, dimensions, plans=_plans(inputs, periods, policy))
     labels = labels.collect().lazy()
@@ -101,11 +101,13 @@ def compute_snapshots(
         inputs = replace(inputs, active=active)
         health = account_health(inputs, periods, policy, health_model or HealthModel())
         health = health.collect().lazy()
+        monthly = monthly_states(inputs, periods, policy).collect().lazy()
         families["revenue"] = partial(revenue_kpis, states=states)
         families["retention"] = partial(retention_kpis, states=states)
         families["health"] = partial(health_kpis, health=health)
+        families["finance"] = partial(finance_kpis, monthly=monthly)
         movements = mrr_movements_table(moved).collect() if periods.months else None
-        accounts = account_snapshots(inputs, periods, policy, health).collect()
+        accounts = account_snapshots(inputs, periods, policy, health, monthly=monthly).collect()
         if periods.months:
             cohorts = cohort_table(inputs, periods.months[-1], policy).collect()
     skipped = skipped_metrics(inputs, periods)
@@ -127,20 +129,26 @@ def _plans(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.LazyFrame:
 
 
 def account_snapshots(
-    inputs: KpiInputs, periods: Periods, policy: Policy, health: pl.LazyFrame
+    inputs: KpiInputs,
+    periods: Periods,
+    policy: Policy,
+    health: pl.LazyFrame,
+    *,
+    monthly: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """One row per active account per daily snapshot: MRR, segment, CLV and health."""
+    """One row per active account per daily snapshot: MRR, segment, CLV and health.
+
+    `monthly` is the pass's `monthly_states(...)`, so CLV does not compute them again.
+    `health` (`account_health(...)`) has one row per (snapshot_date, account_id).
+    """
     assert inputs.active is not None
     day = inputs.active.filter(pl.col("grain") == DAY).drop("grain")
-    clv = account_clv(inputs, periods, policy).filter(pl.col("grain") == DAY).drop("grain")
+    clv = account_clv(inputs, periods, policy, monthly=monthly)
+    clv = clv.filter(pl.col("grain") == DAY).drop("grain")
     return (
         day.join(inputs.accounts.select("account_id", "segment"), on="account_id", how="left")
         .join(clv, on=["snapshot_date", "account_id"], how="left")
-        .join(
-            health.unique(["snapshot_date", "account_id"], keep="first"),
-            on=["snapshot_date", "account_id"],
-            how="left",
-        )
+        .join(health, on=["snapshot_date", "account_id"], how="left")
         .join(_plans(inputs, periods, policy), on="account_id", how="left")
     )
 

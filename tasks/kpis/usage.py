@@ -4,77 +4,180 @@ A user is the pair (account_id, user_id); the input has one row per user per act
 `product/usage.date` is already a calendar date, so no time-zone conversion applies. DAU and WAU
 of a month are the means over its calendar days of each day's DAU and trailing-7-day WAU; MAU
 and active minutes cover the trailing policy.usage_window_days (a day) or the calendar month.
+
+Usage is reduced once per account and day (user-days, seconds) or per user (coverage changes of
+the trailing windows), the small results are labelled with their segments, and each snapshot
+reads its trailing window from running totals (`tasks.kpis.windows`) or its calendar month from
+a group-by. The cost grows with the usage rows, not with usage rows × snapshots.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import polars as pl
 
 from northstar.config import Policy
 from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
-from tasks.kpis.periods import Periods
+from tasks.kpis.periods import DAY, MONTH, Periods
 from tasks.kpis.segments import snapshot_segments, with_segments
+from tasks.kpis.windows import AS_OF, CHANGE, count_at, coverage_changes, window_sums
 
 USER = ["account_id", "user_id"]
 WEEK_DAYS = 7
+SNAPSHOT = ["snapshot_date", "grain"]
 
 
-def _user_days_in_window(usage: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame:
-    """Distinct active user-days paired with each snapshot whose window holds the day."""
-    user_days = usage.select(*USER, "date").unique()
-    return spine.join_where(
-        user_days,
-        pl.col("date") >= pl.col("window_start"),
-        pl.col("date") <= pl.col("window_end"),
-    )
+def _in_reach(usage: pl.LazyFrame, periods: Periods, window_days: int) -> pl.LazyFrame:
+    """Usage rows dated where some snapshot's window (MAU, WAU or a month) can hold them."""
+    reach = max(window_days, WEEK_DAYS) - 1
+    first = periods.first_date - timedelta(days=reach)
+    return usage.filter(pl.col("date").is_between(first, periods.last_date))
 
 
-def _daily_actives(usage: pl.LazyFrame, spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
-    """Sum over the window's days of that day's distinct users (a one-day window: the DAU)."""
-    paired = _user_days_in_window(usage, spine)
-    return with_segments(paired, labels).group_by(KEYS).agg(pl.len().alias("user_days"))
-
-
-def _window_actives(usage: pl.LazyFrame, spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
-    """Distinct users active on any day of the window (MAU)."""
-    paired = _user_days_in_window(usage, spine).select("snapshot_date", "grain", *USER).unique()
-    return with_segments(paired, labels).group_by(KEYS).agg(pl.len().alias("mau"))
-
-
-def _weekly_actives(
-    usage: pl.LazyFrame, day_spine: pl.LazyFrame, labels: pl.LazyFrame
-) -> pl.LazyFrame:
-    """Sum over the snapshot's days of each day's trailing-7-day distinct users (`user_weeks`).
-
-    Each user-day counts towards the day itself and the six after it; a user active on several
-    of a day's seven days counts once for that day.
-    """
-    covered = (
-        usage.select(
-            *USER,
-            pl.date_ranges("date", pl.col("date") + pl.duration(days=WEEK_DAYS - 1)).alias("day"),
-        )
-        .explode("day")
-        .unique()
-    )
-    snapshot_days = day_spine.select(
-        "snapshot_date", "grain", pl.date_ranges("window_start", "window_end").alias("day")
-    ).explode("day")
-    paired = snapshot_days.join(covered, on="day", how="inner")
-    return with_segments(paired, labels).group_by(KEYS).agg(pl.len().alias("user_weeks"))
-
-
-def _active_minutes(usage: pl.LazyFrame, spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
-    """Active minutes summed over the window's user-days, with the number of user-days."""
-    days = usage.select(*USER, "date", (pl.col("active_seconds") / 60.0).alias("minutes"))
-    paired = spine.join_where(
-        days, pl.col("date") >= pl.col("window_start"), pl.col("date") <= pl.col("window_end")
+def _segment_days(usage: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
+    """Per (segment, date): distinct active users, active seconds and usage rows (user-days)."""
+    per_account = usage.group_by("account_id", "date").agg(
+        pl.col("user_id").n_unique().cast(pl.Int64).alias("user_days"),
+        pl.col("active_seconds").sum(),
+        pl.len().cast(pl.Int64).alias("active_user_days"),
     )
     return (
-        with_segments(paired, labels)
-        .group_by(KEYS)
-        .agg(pl.col("minutes").sum().alias("active_minutes"), pl.len().alias("active_user_days"))
+        with_segments(per_account, labels)
+        .group_by("segment", "date")
+        .agg(pl.col("user_days", "active_seconds", "active_user_days").sum())
+    )
+
+
+def _distinct_users(
+    usage: pl.LazyFrame, labels: pl.LazyFrame, points: pl.LazyFrame, days: int, name: str
+) -> pl.LazyFrame:
+    """(segment, as_of, name): distinct users active in the `days` days to each as_of.
+
+    Coverage changes are built per user once and summed per segment, which is exact because a
+    user belongs to one account and a segment is a set of accounts.
+    """
+    changes = coverage_changes(usage, ["account_id"], ["user_id"], "date", days)
+    by_segment = (
+        with_segments(changes, labels).group_by("segment", "date").agg(pl.col(CHANGE).sum())
+    )
+    return count_at(by_segment, ["segment"], "date", points, name)
+
+
+def _snapshot_days(day_spine: pl.LazyFrame) -> pl.LazyFrame:
+    """(snapshot_date, grain, date): each one-day-spine snapshot with each day of its window."""
+    return day_spine.select(
+        *SNAPSHOT, pl.date_ranges("window_start", "window_end").alias("date")
+    ).explode("date")
+
+
+def _segment_points(dates: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
+    """Every (segment, as_of) for the distinct dates of `dates` (column `date`)."""
+    return (
+        dates.select(pl.col("date").alias(AS_OF))
+        .unique()
+        .join(labels.select("segment").unique(), how="cross")
+    )
+
+
+def _over_snapshot_days(
+    per_day: pl.LazyFrame, snapshot_days: pl.LazyFrame, values: list[str]
+) -> pl.LazyFrame:
+    """Per snapshot and segment: `values` of (segment, date) rows summed over its window's days."""
+    return snapshot_days.join(per_day, on="date").group_by(KEYS).agg(pl.col(values).sum())
+
+
+def _trailing_or_month(
+    trailing: pl.LazyFrame, mau_spine: pl.LazyFrame, monthly: pl.LazyFrame
+) -> pl.LazyFrame:
+    """KEYS rows: day snapshots from (segment, as_of) rows, month closes from monthly rows."""
+    days = mau_spine.filter(pl.col("grain") == DAY).select(
+        *SNAPSHOT, pl.col("snapshot_date").alias(AS_OF)
+    )
+    by_day = days.join(trailing, on=AS_OF).drop(AS_OF)
+    months = mau_spine.filter(pl.col("grain") == MONTH).select(*SNAPSHOT)
+    by_month = months.join(monthly, on="snapshot_date")
+    return pl.concat([by_day, by_month], how="diagonal_relaxed")
+
+
+def _day_points(mau_spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
+    """Every (segment, as_of) of the daily snapshots."""
+    days = mau_spine.filter(pl.col("grain") == DAY).select(pl.col("snapshot_date").alias("date"))
+    return _segment_points(days, labels)
+
+
+def _daily_and_weekly_actives(
+    usage: pl.LazyFrame, per_day: pl.LazyFrame, day_spine: pl.LazyFrame, labels: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Per snapshot and segment: `user_days` (summed DAU) and `user_weeks` (summed 7-day WAU).
+
+    Each of the window's days contributes its distinct users and its trailing-7-day distinct
+    users; a one-day window gives the day's DAU and WAU.
+    """
+    snapshot_days = _snapshot_days(day_spine)
+    points = _segment_points(snapshot_days, labels)
+    weekly = _distinct_users(usage, labels, points, WEEK_DAYS, "user_weeks")
+    daily = _over_snapshot_days(per_day, snapshot_days, ["user_days"])
+    weeks = _over_snapshot_days(weekly.rename({AS_OF: "date"}), snapshot_days, ["user_weeks"])
+    return daily.join(weeks, on=KEYS, how="full", coalesce=True)
+
+
+def _window_actives(
+    usage: pl.LazyFrame, mau_spine: pl.LazyFrame, labels: pl.LazyFrame, days: int
+) -> pl.LazyFrame:
+    """Distinct users active on any day of the window (MAU): trailing days or calendar month."""
+    trailing = _distinct_users(usage, labels, _day_points(mau_spine, labels), days, "mau")
+    per_account = (
+        usage.select(*USER, pl.col("date").dt.month_start().alias("snapshot_date"))
+        .unique()
+        .group_by("account_id", "snapshot_date")
+        .agg(pl.len().cast(pl.Int64).alias("mau"))
+    )
+    monthly = (
+        with_segments(per_account, labels)
+        .group_by("snapshot_date", "segment")
+        .agg(pl.col("mau").sum())
+    )
+    return _trailing_or_month(trailing, mau_spine, monthly)
+
+
+def _active_minutes(
+    per_day: pl.LazyFrame, mau_spine: pl.LazyFrame, labels: pl.LazyFrame, days: int
+) -> pl.LazyFrame:
+    """Active seconds summed over the window's user-days, with the number of user-days.
+
+    Seconds are summed and turned into minutes once, at the end, so whole seconds add up exactly
+    whatever the order of the additions.
+    """
+    values = ["active_seconds", "active_user_days"]
+    points = _day_points(mau_spine, labels)
+    trailing = window_sums(per_day, ["segment"], "date", values, points, days)
+    monthly = per_day.group_by(
+        pl.col("date").dt.month_start().alias("snapshot_date"), "segment"
+    ).agg(pl.col(values).sum())
+    return _trailing_or_month(trailing, mau_spine, monthly)
+
+
+def _used_lately(states: pl.LazyFrame, usage: pl.LazyFrame) -> pl.LazyFrame:
+    """`states` (with account_id, as_of) flagged `used`: the account has usage in as_of-6 .. as_of.
+
+    One backward as-of join finds each account's last usage day on or before as_of.
+    """
+    days = usage.select("account_id", pl.col("date").alias("last_used")).unique().sort("last_used")
+    return (
+        states.sort(AS_OF)
+        .join_asof(
+            days,
+            left_on=AS_OF,
+            right_on="last_used",
+            by="account_id",
+            strategy="backward",
+            tolerance=timedelta(days=WEEK_DAYS - 1),
+            check_sortedness=False,
+            coalesce=False,
+        )
+        .with_columns(pl.col("last_used").is_not_null().alias("used"))
     )
 
 
@@ -82,29 +185,15 @@ def _usage_rate(
     usage: pl.LazyFrame, active: pl.LazyFrame, periods: Periods, labels: pl.LazyFrame
 ) -> pl.LazyFrame:
     """usage_rate rows: active accounts with usage in the 7 days to the state date / active."""
-    spine = periods.spine(1).select(
-        "snapshot_date",
-        "grain",
-        (pl.col("window_end") - pl.duration(days=WEEK_DAYS - 1)).alias("week_start"),
-        "window_end",
-    )
-    used = (
-        spine.join_where(
-            usage.select("account_id", "date"),
-            pl.col("date") >= pl.col("week_start"),
-            pl.col("date") <= pl.col("window_end"),
-        )
-        .select("snapshot_date", "grain", "account_id")
-        .unique()
-        .with_columns(pl.lit(True).alias("used"))
-    )
-    flagged = active.select("snapshot_date", "grain", "account_id").join(
-        used, on=["snapshot_date", "grain", "account_id"], how="left"
+    states = active.select(*SNAPSHOT, "account_id").join(
+        periods.spine(1).select(*SNAPSHOT, pl.col("window_end").alias(AS_OF)),
+        on=SNAPSHOT,
+        how="left",
     )
     agg = (
-        with_segments(flagged, labels)
+        with_segments(_used_lately(states, usage), labels)
         .group_by(KEYS)
-        .agg(pl.col("used").fill_null(False).sum().alias("used"), pl.len().alias("active"))
+        .agg(pl.col("used").sum().alias("used"), pl.len().alias("active"))
     )
     return to_kpi_rows(agg, {"usage_rate": ratio("used", "active")})
 
@@ -125,21 +214,26 @@ def usage_kpis(
     nothing to count are NULL); usage_rate needs the active accounts (`inputs.active`), is left
     out without them, and has rows for segments with an active account.
     """
-    if inputs.usage is None:
+    if inputs.usage is None or not (periods.days or periods.months):
         return empty_kpi_rows()
     usage = inputs.usage
     day_spine = _day_spine(periods)
-    mau_spine = periods.spine(policy.usage_window_days)
-    counts = ["user_days", "user_weeks", "mau", "active_minutes", "active_user_days"]
+    window = policy.usage_window_days
+    mau_spine = periods.spine(window)
+    within = _in_reach(usage, periods, window)
+    per_day = _segment_days(within, labels)
+    counts = ["user_days", "user_weeks", "mau", "active_seconds", "active_user_days"]
     agg = (
         snapshot_segments(day_spine, labels)
-        .join(day_spine.select("snapshot_date", "grain", "days"), on=["snapshot_date", "grain"])
-        .join(_daily_actives(usage, day_spine, labels), on=KEYS, how="left")
-        .join(_weekly_actives(usage, day_spine, labels), on=KEYS, how="left")
-        .join(_window_actives(usage, mau_spine, labels), on=KEYS, how="left")
-        .join(_active_minutes(usage, mau_spine, labels), on=KEYS, how="left")
+        .join(day_spine.select(*SNAPSHOT, "days"), on=SNAPSHOT)
+        .join(_daily_and_weekly_actives(within, per_day, day_spine, labels), on=KEYS, how="left")
+        .join(_window_actives(within, mau_spine, labels, window), on=KEYS, how="left")
+        .join(_active_minutes(per_day, mau_spine, labels, window), on=KEYS, how="left")
         .with_columns(pl.col(counts).fill_null(0))
-        .with_columns((pl.col("user_days") / pl.col("days")).alias("dau"))
+        .with_columns(
+            (pl.col("user_days") / pl.col("days")).alias("dau"),
+            (pl.col("active_seconds") / 60.0).alias("active_minutes"),
+        )
     )
     rows = to_kpi_rows(
         agg,
@@ -153,4 +247,4 @@ def usage_kpis(
     )
     if inputs.active is None:
         return rows
-    return pl.concat([rows, _usage_rate(usage, inputs.active, periods, labels)])
+    return pl.concat([rows, _usage_rate(within, inputs.active, periods, labels)])

@@ -54,6 +54,28 @@ def test_every_compose_variable_is_in_env_example_and_no_secret_is_filled() -> N
         assert example[secret] == "", f"{secret} must be empty in the example"
 
 
+def test_env_example_defaults_are_the_settings_defaults() -> None:
+    # a tuning variable left as in the example changes nothing: its value is the default
+    example = dict(
+        line.split("=", 1)
+        for line in (INFRA / ".env.example").read_text().splitlines()
+        if line.startswith("NORTHSTAR_") and not line.startswith("NORTHSTAR_SOURCE=")
+    )
+    tuning = {k: v for k, v in example.items() if k != "NORTHSTAR_ALERT_URLS"}
+    assert set(tuning) == {
+        "NORTHSTAR_S3_TIMEOUT_SECONDS",
+        "NORTHSTAR_EXTRACT_RETRIES",
+        "NORTHSTAR_EXTRACT_RETRY_DELAY_SECONDS",
+    }
+    defaults = Settings.model_fields
+    for name, value in tuning.items():
+        default = defaults[name.removeprefix("NORTHSTAR_").lower()].default
+        assert float(value) == default, name
+    worker = compose()["services"]["worker"]["environment"]
+    for name, value in tuning.items():
+        assert worker[name] == f"${{{name}:-{value}}}"
+
+
 def test_deployments_point_at_the_flows_and_the_compose_work_pool() -> None:
     spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     entrypoints = {d["entrypoint"] for d in spec["deployments"]}
@@ -74,7 +96,8 @@ def test_s3_policy_is_least_privilege() -> None:
     actions = {
         a for s in allows for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
-    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+    # read-only: northstar lists and reads its sources and writes nothing to S3
+    assert actions == {"s3:ListBucket", "s3:GetObject"}
     for statement in allows:
         resources = (
             [statement["Resource"]]
@@ -84,8 +107,8 @@ def test_s3_policy_is_least_privilege() -> None:
         assert all("*" not in r.split(":::")[1].split("/")[0] for r in resources), (
             "no bucket wildcard"
         )
-        if "s3:PutObject" in statement["Action"]:
-            assert resources == ["arn:aws:s3:::northstar-reports/northstar/*"]
+        if "s3:GetObject" in statement["Action"]:
+            assert resources == ["arn:aws:s3:::northstar-sources/exports/*"]
     listing = next(s for s in allows if s["Action"] == "s3:ListBucket")
     assert listing["Condition"]["StringLike"]["s3:prefix"]
     deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")

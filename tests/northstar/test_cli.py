@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -127,3 +128,23 @@ def test_kpis_reads_back_what_a_run_stored(tmp_path: Path, sqlite_url: str) -> N
     assert rows["arpa"]["value"] == pytest.approx(250.0 / 3)
     assert rows["new_mrr"]["value"] == pytest.approx(50.0)
     assert rows["new_customers"]["value"] == 1
+
+
+def test_serve_keeps_passwords_out_of_deployment_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Prefect's API stores deployment parameters in clear: a URL with a password goes to the
+    # environment that served runs inherit instead; a folder stays a parameter
+    import northstar.serve
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(northstar.serve, "serve", lambda _s, params, _l: served.append(params))
+    for name in ("NORTHSTAR_SOURCE", "NORTHSTAR_STORE"):
+        monkeypatch.setenv(name, "recorded, so that teardown restores it")
+        monkeypatch.delenv(name)
+    store = "postgresql+psycopg://ns:pw-in-url@db/northstar"
+    result = CliRunner().invoke(app, ["serve", "--source", "./data", "--store", store])
+    assert result.exit_code == 0, result.output
+    assert served == [{"source": "./data"}]
+    assert os.environ["NORTHSTAR_STORE"] == store
+    assert "NORTHSTAR_SOURCE" not in os.environ

@@ -14,7 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from polars.testing import assert_frame_equal
 
-from northstar.sources import RawTable, SourceError, open_source
+from northstar.sources import RawTable, SourceError, UnreadableTable, masked_spec, open_source
 
 # crm/accounts as CSV: two accounts, a2 without a name.
 ACCOUNTS_CSV = (
@@ -119,6 +119,20 @@ def test_folder_csv_with_utf8_bom_keeps_first_column_name(tmp_path: Path) -> Non
     root = write_tree(tmp_path, {"crm/accounts.csv": b"\xef\xbb\xbf" + ACCOUNTS_CSV.encode()})
     table = scanned(open_source(str(root)).scan("crm/accounts", ["segment", "account_id"]))
     assert_frame_equal(table.frame.collect(), ACCOUNTS_EXPECTED)
+
+
+def test_folder_csv_naming_a_requested_column_twice_is_unreadable(tmp_path: Path) -> None:
+    # 'segment' twice: polars would call the second copy segment_duplicated_0 and read the
+    # first silently; the table is refused naming the column. An unrequested repeat is harmless.
+    csv = b"account_id,segment,region,segment\nA1,SMB,EMEA,Enterprise\n"
+    root = write_tree(tmp_path, {"crm/accounts.csv": csv})
+    source = open_source(str(root))
+    with pytest.raises(UnreadableTable) as refused:
+        source.scan("crm/accounts", ["account_id", "segment"])
+    assert (refused.value.table, refused.value.column) == ("crm/accounts", "segment")
+    assert "column 'segment': the header names it more than once" in str(refused.value)
+    table = scanned(source.scan("crm/accounts", ["account_id", "region"]))
+    assert table.frame.collect()["region"].to_list() == ["EMEA"]
 
 
 def test_folder_parquet_file_keeps_types_and_drops_unrequested(folder: Path) -> None:
@@ -354,3 +368,18 @@ def test_sources_pickle_as_their_spec_for_dask_workers(
             table.frame.collect().height
             == scanned(source.scan("crm/accounts", ["account_id"])).frame.collect().height
         )
+
+
+def test_masked_spec_hides_database_passwords_only() -> None:
+    assert masked_spec("postgresql://ns:s3cr3t@db:5432/crm") == "postgresql://ns:***@db:5432/crm"
+    assert masked_spec("postgresql://ns@db/crm") == "postgresql://ns@db/crm"
+    assert masked_spec("s3://bucket/exports") == "s3://bucket/exports"
+    assert masked_spec("./data/exports") == "./data/exports"
+    # not a URL SQLAlchemy can parse: nothing after the scheme is shown
+    assert masked_spec("postgresql://ns:s3cr3t@db:notaport/crm") == "postgresql://***"
+
+
+def test_an_unparsable_database_url_is_not_echoed() -> None:
+    with pytest.raises(SourceError) as failed:
+        open_source("postgresql://ns:s3cr3t@db:notaport/crm")
+    assert "s3cr3t" not in str(failed.value)

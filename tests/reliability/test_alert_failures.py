@@ -71,11 +71,6 @@ def test_a_rerun_of_the_same_date_notifies_once(
     assert _alerts(sqlite_url) == [("any-mrr", "2025-04-15", "firing", "sent")]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="two runs of one date at once on SQLite: the alert step's deferred transaction can "
-    "fail with 'database is locked' (fix: BEGIN IMMEDIATE for store writes on SQLite); issue 7",
-)
 def test_concurrent_runs_of_the_same_date_notify_once(
     hook: WebhookReceiver, small_company: Path, sqlite_url: str
 ) -> None:

@@ -159,18 +159,25 @@ def _contents(url: str) -> dict[str, pl.DataFrame]:
         store.dispose()
 
 
-def _runs(url: str) -> pl.DataFrame:
+def _stored(url: str, name: str) -> pl.DataFrame:
+    """One store table as stored (JSON columns as their text)."""
     store = MetricsStore(url)
     try:
-        return store.read_table("runs")
+        return store.read_table(name)
     finally:
         store.dispose()
+
+
+def _runs(url: str) -> pl.DataFrame:
+    """The runs table."""
+    return _stored(url, "runs")
 
 
 @pytest.fixture(scope="module")
 def reference(small_company: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The store after the daily run alone, and after the daily run and the backfill one
-    after the other, in either order: the only results a concurrent pair may leave."""
+    after the other, in either order: the only results a concurrent pair may leave. Under
+    "daily url", where the daily run's store is (its JSON text is compared as stored)."""
     folder = tmp_path_factory.mktemp("reference")
     source = str(small_company)
     stores = {name: f"sqlite:///{folder / name}.db" for name in ("daily", "then-daily", "then-bf")}
@@ -179,7 +186,7 @@ def reference(small_company: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     assert daily_snapshot(RUN_DATE, source, stores["then-daily"]).status == "succeeded"
     assert daily_snapshot(RUN_DATE, source, stores["then-bf"]).status == "succeeded"
     assert backfill(*BACKFILL, source, stores["then-bf"]).status == "succeeded"
-    return {name: _contents(url) for name, url in stores.items()}
+    return {**{name: _contents(url) for name, url in stores.items()}, "daily url": stores["daily"]}
 
 
 def _equal(expected: dict[str, pl.DataFrame], actual: dict[str, pl.DataFrame]) -> bool:
@@ -243,31 +250,11 @@ def _run_both(*runs: Any) -> list[RunSummary | BaseException]:
         return list(pool.map(call, runs))
 
 
-STORE_RACE = (
-    "MetricsStore.write_snapshot deletes then inserts without serialising writers: on "
-    "PostgreSQL two loads of the same keys both delete nothing, then the second insert hits "
-    "the first's primary key (or deadlocks); fix: pg_advisory_xact_lock in write_snapshot"
-)
-ALERTS_RACE = (
-    "tasks/alerting.py record_states opens a deferred transaction on SQLite: two runs both "
-    "read alerts, then both write ('database is locked' at once, the busy timeout cannot "
-    "help a lock upgrade); fix: begin it with the write lock (BEGIN IMMEDIATE)"
-)
-
-
-def _race_xfail(request: pytest.FixtureRequest, url: str) -> None:
-    """Mark the known races: the load's on PostgreSQL, the alert step's on SQLite."""
-    reason = STORE_RACE if url.startswith("postgresql") else ALERTS_RACE
-    request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
-
-
 def test_two_daily_runs_of_one_date_on_threads(
     store_url: str,
     small_company: Path,
     reference: dict[str, Any],
-    request: pytest.FixtureRequest,
 ) -> None:
-    _race_xfail(request, store_url)
     MetricsStore(store_url).dispose()  # migrated first: the race under test is the load's
     source = str(small_company)
     with _thread_rendezvous(2) as met:
@@ -288,10 +275,8 @@ def test_daily_run_concurrent_with_a_backfill_over_the_same_dates(
     store_url: str,
     small_company: Path,
     reference: dict[str, Any],
-    request: pytest.FixtureRequest,
 ) -> None:
     # the store ends as if the two had run one after the other, in one order or the other
-    _race_xfail(request, store_url)
     MetricsStore(store_url).dispose()  # migrated first: the race under test is the load's
     source = str(small_company)
     with _thread_rendezvous(2) as met:
@@ -308,20 +293,13 @@ def test_daily_run_concurrent_with_a_backfill_over_the_same_dates(
     _no_locks_left(store_url)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="two processes running the same date at once on PostgreSQL: one run failed in CI "
-    "trials; under investigation (issue 7 stays open)",
-)
 def test_two_daily_runs_of_one_date_in_processes(
     store_url: str,
     small_company: Path,
     reference: dict[str, Any],
     cli: Any,
     tmp_path: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
-    _race_xfail(request, store_url)
     MetricsStore(store_url).dispose()  # migrated first: the race under test is the load's
     folder = tmp_path / "rendezvous"
     folder.mkdir()
@@ -348,12 +326,6 @@ def test_two_daily_runs_of_one_date_in_processes(
     _no_locks_left(store_url)
 
 
-MIGRATION_RACE = (
-    "MetricsStore.migrate on SQLite opens a deferred transaction: two first opens both read "
-    "'no schema', then both write ('database is locked' / 'table already exists'), and in one "
-    "process alembic's global context is shared by threads (KeyError 'script'); fix: "
-    "BEGIN IMMEDIATE for store writes on SQLite and a process-wide lock around the upgrade"
-)
 OPEN_STORE = """
 import sys
 from northstar.store import MetricsStore
@@ -378,12 +350,6 @@ def _first_read(conn, cursor, statement, parameters, context, executemany):
 """
 
 
-def _migration_race_xfail(request: pytest.FixtureRequest, url: str) -> None:
-    """Mark the SQLite case as the known migration race until it is fixed."""
-    if url.startswith("sqlite"):
-        request.applymarker(pytest.mark.xfail(strict=False, reason=MIGRATION_RACE))
-
-
 def _assert_migrated_once(url: str) -> None:
     """The store is at the head revision, recorded once, and usable."""
     store = MetricsStore(url)
@@ -397,13 +363,12 @@ def _assert_migrated_once(url: str) -> None:
 
 
 def test_first_opens_of_a_new_store_on_threads_migrate_once(
-    store_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # four threads open a store that does not exist yet; each is held after its first read
     # (the migration's look for alembic_version), until all four got there (or WAIT_SECONDS, when the store makes them
     # queue): every open succeeds and the schema is created once. SQLite's busy timeout is
     # cut from 30 s to 10 s only so that a failing case fails sooner.
-    _migration_race_xfail(request, store_url)
     pragmas = tuple(
         "PRAGMA busy_timeout = 10000" if p.startswith("PRAGMA busy_timeout") else p
         for p in store_module.SQLITE_PRAGMAS
@@ -442,9 +407,8 @@ def test_first_opens_of_a_new_store_on_threads_migrate_once(
 
 
 def test_first_opens_of_a_new_store_in_processes_migrate_once(
-    store_url: str, tmp_path: Path, request: pytest.FixtureRequest
+    store_url: str, tmp_path: Path
 ) -> None:
-    _migration_race_xfail(request, store_url)
     parties = 2
     folder = tmp_path / "rendezvous"
     folder.mkdir()
@@ -475,20 +439,12 @@ def test_a_daily_run_and_a_backfill_store_the_same_numbers_for_their_day(
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=False,
-    reason="the PostgreSQL COPY load writes JSON columns as polars encodes them, while the "
-    "SQLite path stores canonical JSON (sorted keys): the store's promise that backends "
-    "compare equal no longer holds; fix: canonicalise JSON text before COPY in _copy_rows",
-)
 def test_sqlite_and_postgres_store_the_same_json_text(
     pg_url: str, small_company: Path, reference: dict[str, Any]
 ) -> None:
     assert daily_snapshot(RUN_DATE, str(small_company), pg_url).status == "succeeded"
-    store = MetricsStore(pg_url)
-    try:
-        stored = store.read_table("account_snapshots").drop(DROPPED, strict=False)
-    finally:
-        store.dispose()
-    expected = reference["daily"]["account_snapshots"]
+    # the text as each backend stores it (no re-serialising here): SQLite's canonical JSON
+    stored = _stored(pg_url, "account_snapshots")
+    expected = _stored(reference["daily url"], "account_snapshots")
+    assert expected["health_factors"].null_count() < expected.height
     assert stored["health_factors"].to_list() == expected["health_factors"].to_list()

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from northstar.cli import app
-from northstar.sources import FolderSource, SourceError
+from northstar.sources import FolderSource
 from schemas.contract import TABLES
 from tasks.extract import read_table
 from tasks.extract.plan import TableRead
@@ -52,16 +52,6 @@ FUZZED = (ACCOUNTS, "billing/subscriptions", "helpdesk/tickets", "crm/surveys", 
 WHOLE_FILE_KINDS = ("empty", "truncated-parquet")
 """File problems that concern no single column: a ContractError for them names no column."""
 
-NOT_UTF8 = (
-    "a CSV with a Latin-1 byte raises polars' ComputeError 'invalid utf-8 sequence' from "
-    "read_table (CLI exit 1, no table or column named); fix: scan CSV as utf8-lossy and "
-    "quarantine text holding U+FFFD as 'is not valid UTF-8 text'"
-)
-UNREADABLE = (
-    "an empty file or a truncated parquet file raises SourceError (CLI exit 1, and Prefect "
-    "retries it 3 times with 2+10+30 s delays) instead of a ContractError naming the table "
-    "(exit 3); fix: tasks/extract read_table maps unreadable content to ContractError"
-)
 
 text = st.text(st.characters(codec="utf-8"), max_size=12)
 BAD_NUMBERS = st.sampled_from(
@@ -88,6 +78,8 @@ class Case:
     relative: str
     content: bytes
     rows: int
+    duplicated: str | None = None
+    """The column a `csv-duplicate-header` case names twice in its header."""
 
 
 def _good(table: str, column: str, dtype: pl.DataType) -> st.SearchStrategy[str]:
@@ -197,8 +189,10 @@ def cases(draw: st.DrawFn, kinds: tuple[str, ...] = FILE_KINDS) -> Case:
         rows[row][column] = rows[row][column] + "\nsecond line, with a comma"
     if kind == "header-only":
         rows = []
+    duplicated = None
     if kind == "csv-duplicate-header":
-        header = [*header, draw(st.sampled_from(header))]
+        duplicated = draw(st.sampled_from(header))
+        header = [*header, duplicated]
         rows = [[*row, draw(BAD_TEXT)] for row in rows]
     if kind == "csv-missing-column":
         drop = draw(st.integers(0, len(TABLES[table].columns) - 1))
@@ -230,7 +224,7 @@ def cases(draw: st.DrawFn, kinds: tuple[str, ...] = FILE_KINDS) -> Case:
             content = buffer.getvalue()
         if kind == "truncated-parquet":
             content = content[: draw(st.integers(0, len(content) - 1))]
-    return Case(table, kind, name, content, len(rows))
+    return Case(table, kind, name, content, len(rows), duplicated)
 
 
 def _run(folder: Path, table: str) -> dict[str, ValidatedTable]:
@@ -266,6 +260,9 @@ def _check_rejection(case: Case, rejected: ContractError) -> None:
         assert case.file_kind in WHOLE_FILE_KINDS or "table" in rejected.problem
     else:
         assert f"column '{rejected.column}'" in message
+    if case.duplicated is not None:
+        assert (rejected.table, rejected.column) == (case.table, case.duplicated)
+        assert "more than once" in rejected.problem
 
 
 def _check_loaded(case: Case, table: ValidatedTable) -> None:
@@ -288,14 +285,10 @@ def check_case(case: Case) -> str:
         except ContractError as rejected:
             _check_rejection(case, rejected)
             return "rejected"
+    assert case.duplicated is None, f"column {case.duplicated!r} named twice, loaded anyway"
     table = validated[case.table]
     _check_loaded(case, table)
     return "quarantined" if table.rows_quarantined else "loaded"
-
-
-KNOWN_GAPS = (*WHOLE_FILE_KINDS, "csv-latin1")
-"""File kinds that fail today (see the strict xfails below); empty this once they are fixed."""
-READABLE_KINDS = tuple(k for k in FILE_KINDS if k not in KNOWN_GAPS)
 
 
 @settings(
@@ -303,7 +296,7 @@ READABLE_KINDS = tuple(k for k in FILE_KINDS if k not in KNOWN_GAPS)
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(cases(READABLE_KINDS))
+@given(cases())
 def test_every_broken_source_is_loaded_whole_or_rejected_by_name(case: Case) -> None:
     outcome = check_case(case)
     event(f"{case.file_kind}: {outcome}")
@@ -319,7 +312,6 @@ def _unreadable(table: str, kind: str, keep: float) -> Case:
     return Case(table, kind, f"{table}.parquet", whole[: int(len(whole) * keep)], 1)
 
 
-@pytest.mark.xfail(strict=False, reason=UNREADABLE, raises=SourceError)
 @pytest.mark.parametrize(
     ("table", "kind", "keep"),
     [
@@ -333,7 +325,6 @@ def test_an_unreadable_file_is_rejected_by_name(table: str, kind: str, keep: flo
     assert check_case(_unreadable(table, kind, keep)) == "rejected"
 
 
-@pytest.mark.xfail(strict=False, reason=NOT_UTF8, raises=pl.exceptions.ComputeError)
 @pytest.mark.parametrize(
     ("table", "column"),
     [(ACCOUNTS, "name"), ("billing/subscriptions", "plan"), ("billing/fx_rates", "rate")],
@@ -465,11 +456,6 @@ def test_cli_on_a_broken_source_exits_cleanly(
     engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Prefect's console handler prints the task's full Python traceback before the "
-    "CLI's 'input rejected' line (fix: filter exc_info of expected errors in the CLI)",
-)
 def test_cli_rejection_prints_no_traceback(small_company: Path, tmp_path: Path, cli: Any) -> None:
     # a child process, as a user runs it: Prefect's own console logging is on
     folder = _company_with(

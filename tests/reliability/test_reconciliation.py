@@ -204,14 +204,7 @@ def test_tampering_with_stored_money_is_caught(
         store.dispose()
 
 
-RECONCILE_NOT_WIRED = (
-    "flows/pipeline.py::run_pass does not reconcile after the load; fix: call "
-    "tasks.reconcile.reconcile_load(store, validated, periods, policy) right after load_snapshot"
-)
-
-
 @pytest.mark.usefixtures("prefect_harness")
-@pytest.mark.xfail(strict=False, reason=RECONCILE_NOT_WIRED)
 def test_a_run_whose_stored_money_is_off_fails_loudly(
     small_company: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

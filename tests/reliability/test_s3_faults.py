@@ -52,11 +52,6 @@ PATHS = {
     "get-parquet": ("parquet", _object("parquet")),
     "get-hive-part": ("hive", _object("hive")),
 }
-NOT_RETRIED = {
-    ("cut", "get-csv"): "S3Source._fetch reads the body after boto3's retry loop: a reset "
-    "mid-object is not retried (fix: retry the whole get+read in _fetch)",
-}
-NO_TIMEOUT = "S3Source has no timeout setting: boto3 waits 60 s, polars 30 s (fix: timeout=)"
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +86,7 @@ def _open(layout: str, proxy: Any, kind: str) -> S3Source:
     """An S3 source through the proxy; a stall needs a client timeout shorter than the stall."""
     uri = f"s3://{BUCKET}/{layout}"
     if kind == "stall":
-        return S3Source(uri, endpoint_url=proxy.endpoint, retries=RETRIES, timeout=1.0)  # type: ignore[call-arg]
+        return S3Source(uri, endpoint_url=proxy.endpoint, retries=RETRIES, timeout=1.0)
     return S3Source(uri, endpoint_url=proxy.endpoint, retries=RETRIES)
 
 
@@ -100,18 +95,14 @@ def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(READ.columns).cast(pl.String).sort("account_id")
 
 
-def _cases(expect_failure: dict[tuple[str, str], str]) -> list[Any]:
-    """Every (fault kind, read path), known gaps marked strict xfail."""
-    cases = []
-    for kind in ("500", "503", "reset", "cut", "stall"):
-        for path in PATHS:
-            reason = expect_failure.get((kind, path)) or (NO_TIMEOUT if kind == "stall" else None)
-            marks = [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
-            cases.append(pytest.param(kind, path, marks=marks, id=f"{kind}-{path}"))
-    return cases
+CASES = [
+    pytest.param(kind, path, id=f"{kind}-{path}")
+    for kind in ("500", "503", "reset", "cut", "stall")
+    for path in PATHS
+]
 
 
-@pytest.mark.parametrize(("kind", "path"), _cases(NOT_RETRIED))
+@pytest.mark.parametrize(("kind", "path"), CASES)
 def test_transient_fault_is_retried_and_the_table_reads_whole(
     kind: str, path: str, uploaded: str, fault_proxy: Any, accounts_frame: pl.DataFrame
 ) -> None:

@@ -10,6 +10,7 @@ parameters and artifacts, the report files and every column of every store table
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import shutil
@@ -19,6 +20,8 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import polars as pl
 import pytest
@@ -28,8 +31,11 @@ from typer.testing import CliRunner
 from flows.daily_snapshot import daily_snapshot
 from northstar.cli import app
 from northstar.notify.testing import WebhookReceiver, webhook_receiver
+from northstar.sources import S3Source
 from northstar.store import MetricsStore
 from northstar.store import tables as t
+from tasks.extract import read_table
+from tasks.extract.plan import TableRead
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ("northstar", "tasks", "flows", "schemas")
@@ -156,12 +162,6 @@ def test_a_canary_store_password_never_leaves_the_environment(
 
 
 @pytest.mark.usefixtures("prefect_harness")
-@pytest.mark.xfail(
-    strict=False,
-    reason="a webhook token in the URL path (as in Slack's hooks.slack.com/services/T/B/X) is "
-    "logged and stored in alerts.last_error / deliveries: Apprise's privacy URL masks "
-    "passwords, not paths; fix: name targets by variable and scheme://host only",
-)
 def test_a_canary_webhook_token_never_leaves_the_environment(
     sqlite_url: str,
     canary: str,
@@ -186,30 +186,58 @@ def test_a_canary_webhook_token_never_leaves_the_environment(
     assert leaks == {}
 
 
+def _company_in_database(url: str, folder: Path) -> None:
+    """Every CSV of the company as a text table `<system>_<table>` of the database at `url`."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for path in sorted(folder.rglob("*.csv")):
+                frame = pl.read_csv(path, infer_schema=False)
+                table = sa.Table(
+                    f"{path.parent.name}_{path.stem}",
+                    sa.MetaData(),
+                    *(sa.Column(name, sa.Text) for name in frame.columns),
+                )
+                table.create(connection)
+                connection.execute(sa.insert(table), frame.to_dicts())
+    finally:
+        engine.dispose()
+
+
+COMMANDS = {
+    "daily": ["run", "daily", "--date", "2025-04-15"],
+    "monthly": ["run", "monthly", "--month", "2025-03"],
+    "backfill": ["backfill", "--start", "2025-04-14", "--end", "2025-04-15"],
+}
+
+
 @pytest.mark.postgres
 @pytest.mark.usefixtures("prefect_harness")
-@pytest.mark.xfail(
-    strict=False,
-    reason="`northstar run --store URL` passes the URL (password included) to the flow as a "
-    "parameter, and Prefect stores flow-run parameters in its API; fix: take store and source "
-    "as pydantic SecretStr flow parameters (Prefect stores them masked)",
-)
-def test_a_password_given_on_the_command_line_stays_out_of_prefect(
-    pg_url: str, canary: str, small_company: Path
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_password_given_on_the_command_line_stays_out_of_prefect_and_the_store(
+    command: str, pg_url: str, canary: str, small_company: Path
 ) -> None:
+    # source and store both in one PostgreSQL database reached with the canary password
+    # (trust auth accepts any): the flow-run parameters Prefect stores show it masked, and
+    # the runs table records the source with its password hidden
+    _company_in_database(pg_url, small_company)
     url = _with_password(pg_url, canary)
-    result = CliRunner().invoke(
-        app,
-        ["run", "daily", "--date", str(RUN_DATE), "--source", str(small_company), "--store", url],
-    )
+    result = CliRunner().invoke(app, [*COMMANDS[command], "--source", url, "--store", url])
     assert result.exit_code == 0, result.output
     assert canary not in result.output
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs()
+    assert runs
     parameters = json.dumps([r.parameters for r in runs], default=str)
+    assert "source" in parameters
     assert canary not in parameters
+    recorded = _store_text(pg_url)
+    assert [name for name, text in recorded.items() if canary in text] == []
+    masked = sa.make_url(url).render_as_string(hide_password=True)
+    assert ":***@" in masked
+    assert masked in recorded["runs"]
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -282,14 +310,8 @@ def test_no_sql_is_built_from_strings() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="bandit B704 (markupsafe.Markup on data) in northstar/report/html.py lines 440 and "
-    "618; fix there: build the HTML with escaping (Markup.format / escape) instead",
-)
 def test_bandit_finds_nothing() -> None:
     # B101 (assert) is skipped as in ruff's config (S101): asserts state internal invariants
-    pytest.importorskip("bandit")
     done = subprocess.run(
         [sys.executable, "-m", "bandit", "-q", "-r", *CODE, "-s", "B101", "-f", "json"],
         cwd=ROOT,
@@ -331,11 +353,6 @@ def _used_actions() -> set[str]:
     return used
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="infra/iam/northstar-s3-policy.json allows s3:PutObject on northstar-reports/ but no "
-    "code writes to S3; fix: drop the WriteOwnReports statement (or add the code that needs it)",
-)
 def test_the_s3_policy_allows_exactly_what_the_code_uses() -> None:
     policy = json.loads((ROOT / "infra" / "iam" / "northstar-s3-policy.json").read_text())
     allowed = {
@@ -367,3 +384,64 @@ def test_the_s3_policy_scopes_every_grant() -> None:
                 assert all(r.count("/") >= 2 and r.endswith("/*") for r in resources), statement
         else:
             assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _policy_allows(policy: dict[str, Any], action: str, bucket: str, key_or_prefix: str) -> bool:
+    """Whether an Allow statement grants `action` here (ListBucket: on the bucket, with its
+    s3:prefix condition; GetObject: on the object ARN). Deny statements are TLS-only."""
+    for statement in policy["Statement"]:
+        actions = statement["Action"]
+        if statement["Effect"] != "Allow" or action not in (
+            [actions] if isinstance(actions, str) else actions
+        ):
+            continue
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        if action == "s3:ListBucket":
+            prefixes = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix", ["*"])
+            if f"arn:aws:s3:::{bucket}" in resources and any(
+                fnmatch.fnmatchcase(key_or_prefix, p) for p in prefixes
+            ):
+                return True
+        elif any(
+            fnmatch.fnmatchcase(f"arn:aws:s3:::{bucket}/{key_or_prefix}", r) for r in resources
+        ):
+            return True
+    return False
+
+
+def test_the_s3_policy_allows_every_request_a_read_makes(
+    s3_server: Any, fault_proxy: Any, small_company: Path
+) -> None:
+    # the policy's own bucket and prefix in moto, read through the proxy that logs each
+    # request: every listing's prefix and every object fetched is one the policy grants (a
+    # listing of 'exports' without its slash would be refused by the s3:prefix condition)
+    import boto3
+
+    policy = json.loads((ROOT / "infra" / "iam" / "northstar-s3-policy.json").read_text())
+    client = boto3.client("s3", endpoint_url=s3_server.endpoint)
+    client.create_bucket(Bucket="northstar-sources")
+    accounts = small_company / "crm" / "accounts.csv"
+    client.upload_file(str(accounts), "northstar-sources", "exports/crm/accounts.csv")
+    source = S3Source("s3://northstar-sources/exports", endpoint_url=fault_proxy.endpoint)
+    read = TableRead("crm/accounts", ("account_id", "segment"))
+    assert read_table(source, read) is not None
+    requests = [(method, urlsplit(path)) for method, path, _ in fault_proxy.log]
+    listings = [
+        parse_qs(url.query).get("prefix", [""])[0]
+        for _, url in requests
+        if "list-type=2" in url.query
+    ]
+    gets = [
+        unquote(url.path).removeprefix("/northstar-sources/")
+        for m, url in requests
+        if m == "GET" and "list-type=2" not in url.query
+    ]
+    assert "exports/" in listings
+    assert gets == ["exports/crm/accounts.csv"]
+    assert [
+        p for p in listings if not _policy_allows(policy, "s3:ListBucket", "northstar-sources", p)
+    ] == []
+    assert [
+        k for k in gets if not _policy_allows(policy, "s3:GetObject", "northstar-sources", k)
+    ] == []

@@ -257,11 +257,6 @@ def test_full_disk_fails_the_run_and_leaves_the_store_usable(
     assert daily_snapshot(day, str(small_company), url).status == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="store errors reach the CLI as 'OperationalError: (sqlite3.OperationalError) disk "
-    "I/O error' without naming the store (fix: StoreError naming the store, see report)",
-)
 def test_full_disk_message_names_the_store(full_disk_run: tuple[str, Path, Any]) -> None:
     # the message after 'run failed:' (rich wraps long lines, so whitespace is dropped)
     _, path, outcome = full_disk_run

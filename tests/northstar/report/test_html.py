@@ -9,12 +9,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import plotly.graph_objects as go
 import polars as pl
 import pytest
 import sqlalchemy as sa
 
 from northstar.config import Policy
 from northstar.report.html import (
+    _chart,
     at_risk,
     cohort_grid,
     default_report_date,
@@ -426,3 +428,16 @@ def test_default_date_falls_back_to_the_last_month_close(tmp_path: Path) -> None
         assert default_report_date(metrics) == date(2026, 2, 28)  # February's last day
     finally:
         metrics.dispose()
+
+
+def test_chart_markup_escapes_text_read_from_the_store() -> None:
+    # a segment or account id that tries to end the script and open a tag: it stays inside
+    # the JSON as \u003c ... \u003e, and the card has its one <script> element only
+    hostile = "</script><img src=x onerror=alert(1)>"
+    chart = _chart("c1", "MRR", "a note", go.Figure(go.Bar(x=[hostile], y=[1.0])), 6)
+    markup = str(chart.html)
+    assert hostile not in markup
+    assert "\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e" in markup
+    assert markup.count("<script>") == markup.count("</script>") == 1
+    assert re.search(r'Plotly\.newPlot\("c1", \[\{', markup)
+    assert 'style="height:' in markup

@@ -13,9 +13,11 @@ from northstar.store import MetricsStore
 from northstar.store.alert_state import (
     INTENT_COLUMNS,
     STATE_COLUMNS,
+    DeliveryOutcome,
     read_alerts,
     read_period_states,
     read_prior_states,
+    record_deliveries,
     record_delivery,
     write_states,
 )
@@ -167,3 +169,44 @@ def test_record_delivery_rejects_unknown_status(store: MetricsStore) -> None:
             deliveries=[],
             notified_at=None,
         )
+
+
+def test_record_deliveries_records_every_outcome_in_one_transaction(store: MetricsStore) -> None:
+    # two pending intents; the batch records one as sent at T1, one as unconfigured (no time)
+    with store.engine.begin() as connection:
+        write_states(
+            connection,
+            rows(
+                ("nrr", "company", "2026-01", "firing", False, True, "pending"),
+                ("nrr", "company", "2026-02", "firing", False, True, "pending"),
+            ),
+        )
+    record_deliveries(
+        store.engine,
+        [
+            DeliveryOutcome(("nrr", "company", "2026-01"), "sent", 1, None, [], T1),
+            DeliveryOutcome(("nrr", "company", "2026-02"), "unconfigured", 0, None, [], None),
+        ],
+    )
+    table = read_alerts(store.engine)
+    assert table.select("period", "notify_status", "notify_attempts").rows() == [
+        ("2026-01", "sent", 1),
+        ("2026-02", "unconfigured", 0),
+    ]
+    assert table["last_notified_at"].to_list() == [T1, None]
+
+
+def test_record_deliveries_with_an_unknown_status_records_nothing(store: MetricsStore) -> None:
+    with store.engine.begin() as connection:
+        write_states(
+            connection, rows(("nrr", "company", "2026-01", "firing", False, True, "pending"))
+        )
+    with pytest.raises(ValueError, match="status must be one of"):
+        record_deliveries(
+            store.engine,
+            [
+                DeliveryOutcome(("nrr", "company", "2026-01"), "sent", 1, None, [], T1),
+                DeliveryOutcome(("nrr", "company", "2026-01"), "maybe", 0, None, [], None),
+            ],
+        )
+    assert read_alerts(store.engine)["notify_status"].to_list() == ["pending"]

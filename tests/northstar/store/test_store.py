@@ -465,3 +465,30 @@ def test_copy_loads_postgresql_with_json_and_timestamps(pg_url: str) -> None:
     assert stored.filter(pl.col("metric") == "nps")["value"].to_list() == [None]
     assert stored["computed_at"].null_count() == 0
     assert json.loads(account["health_factors"][0]) == json.loads(factors)
+
+
+@pytest.mark.postgres
+def test_backends_store_the_same_json_text(sqlite_url: str, pg_url: str) -> None:
+    # keys out of order, spaces, and floats polars' encoder would write otherwise (0.00001,
+    # 1e-7): both backends store Python's canonical text, keys sorted, no spaces, 1e-05 / 1e-07
+    factors = '{"nps": {"weight": 0.4, "value": 0.00001}, "csat": {"score": 1e-7}}'
+    canonical = '{"csat":{"score":1e-07},"nps":{"value":1e-05,"weight":0.4}}'
+    accounts = pl.DataFrame(
+        {
+            "snapshot_date": [JAN31, JAN31],
+            "account_id": ["A1", "A2"],
+            "mrr": [100.0, 50.0],
+            "plan": ["pro", "pro"],
+            "segment": ["SMB", "SMB"],
+            "clv": [None, None],
+            "health_factors": [factors, None],
+        },
+        schema_overrides={"clv": pl.Float64},
+    )
+    empty = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+    for url in (sqlite_url, pg_url):
+        store = MetricsStore(url)
+        store.write_snapshot(run_id="r1", policy_hash="h", kpis=empty, accounts=accounts)
+        stored = store.read_table("account_snapshots")["health_factors"].to_list()
+        store.dispose()
+        assert stored == [canonical, None], url

@@ -7,6 +7,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from northstar.config import Policy
 from schemas.contract import ACCOUNTS, USAGE
@@ -265,3 +267,89 @@ def test_avg_active_minutes_per_active_user_day() -> None:
     assert kpi(out, "avg_active_minutes", JAN31, "day", "segment=SMB") == (15, 30, 2)
     assert kpi(out, "avg_active_minutes", JAN31, "day", "segment=Enterprise") == (30, 30, 1)
     assert kpi(out, "avg_active_minutes", JAN31, "day", "segment=unknown") == (None, 0, 0)
+
+
+def test_a_backfill_moves_every_window_day_by_day() -> None:
+    # One pass over 2026-02-06 .. 2026-02-09 (daily snapshots) with one user, a1/u1, active on
+    # 01-01, 01-07 and 02-07. MAU window of day d: d-29 .. d; WAU: d-6 .. d.
+    #   02-06: MAU 01-08 .. 02-06 holds nothing (01-07 dropped out the day before) -> 0;
+    #          WAU 01-31 .. 02-06 -> 0; DAU 0.
+    #   02-07: MAU 1, WAU 1, DAU 1.   02-08 and 02-09: MAU 1, WAU 1, DAU 0.
+    # On 02-05 (not in the pass) the MAU would be 1 (01-07 is its window's first day).
+    rows = (
+        active("a1", "u1", date(2026, 1, 1))
+        + active("a1", "u1", date(2026, 1, 7))
+        + active("a1", "u1", date(2026, 2, 7))
+    )
+    days = tuple(date(2026, 2, 6) + timedelta(days=i) for i in range(4))
+    out = run(rows, days=days)
+    got = {m: [kpi(out, m, d, "day")[0] for d in days] for m in ("dau", "wau", "mau")}
+    assert got == {"dau": [0, 1, 0, 0], "wau": [0, 1, 1, 1], "mau": [0, 1, 1, 1]}
+    alone = run(rows, days=(date(2026, 2, 5),))
+    assert kpi(alone, "mau", date(2026, 2, 5), "day")[0] == 1
+
+
+SEGMENT_OF = {"a1": "segment=SMB", "a2": "segment=Enterprise", "a3": "segment=unknown"}
+FIRST_DAY = date(2026, 1, 1)
+
+
+def naive(rows: list[dict[str, Any]], snapshot: date, grain: str, segment: str) -> dict[str, float]:
+    """The usage figures of one snapshot and segment, straight from the definitions."""
+    mine = [r for r in rows if segment in ("all", SEGMENT_OF[r["account_id"]])]
+    if grain == "day":
+        window_days = [snapshot]
+        mau_days = [snapshot - timedelta(days=i) for i in range(30)]
+    else:
+        month = (snapshot + timedelta(days=i) for i in range(31))
+        window_days = [d for d in month if d.month == snapshot.month]
+        mau_days = window_days
+
+    def users(days: list[date]) -> set[tuple[str, str]]:
+        return {(r["account_id"], r["user_id"]) for r in mine if r["date"] in days}
+
+    in_mau = [r for r in mine if r["date"] in mau_days]
+    return {
+        "user_days": sum(len(users([d])) for d in window_days),
+        "user_weeks": sum(
+            len(users([d - timedelta(days=i) for i in range(7)])) for d in window_days
+        ),
+        "mau": len(users(mau_days)),
+        "seconds": sum(r["active_seconds"] for r in in_mau),
+        "user_day_rows": len(in_mau),
+    }
+
+
+USAGE_ROWS = st.lists(
+    st.builds(
+        lambda a, u, d, s: active(a, u, FIRST_DAY + timedelta(days=d), seconds=float(s))[0],
+        st.sampled_from(["a1", "a2", "a3"]),
+        st.sampled_from(["u1", "u2"]),
+        st.integers(0, 75),
+        st.integers(0, 3600),
+    ),
+    max_size=40,
+    unique_by=lambda r: (r["account_id"], r["user_id"], r["date"]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=USAGE_ROWS, offsets=st.sets(st.integers(0, 80), min_size=1, max_size=6))
+def test_one_pass_of_many_snapshots_matches_the_definitions(
+    rows: list[dict[str, Any]], offsets: set[int]
+) -> None:
+    # Random usage over 2026-01-01 .. 03-17, daily snapshots anywhere in (and after) that span
+    # plus the February and March closes, every segment: the pass's numerators equal the naive
+    # per-snapshot figures (counts exactly; minutes to float rounding).
+    days = tuple(FIRST_DAY + timedelta(days=o) for o in offsets)
+    months = (date(2026, 2, 1), date(2026, 3, 1))
+    out = run(rows, days=days, months=months)
+    snapshots = [(d, "day") for d in days] + [(m, "month") for m in months]
+    for snapshot, grain in snapshots:
+        for segment in SEGMENTS:
+            want = naive(rows, snapshot, grain, segment)
+            assert kpi(out, "dau", snapshot, grain, segment)[1] == want["user_days"]
+            assert kpi(out, "wau", snapshot, grain, segment)[1] == want["user_weeks"]
+            assert kpi(out, "mau", snapshot, grain, segment)[0] == want["mau"]
+            _, minutes, user_days = kpi(out, "avg_active_minutes", snapshot, grain, segment)
+            assert user_days == want["user_day_rows"]
+            assert minutes == pytest.approx(want["seconds"] / 60, rel=1e-12)
