@@ -213,7 +213,7 @@ def scan_floor(spec: dict[str, Any]) -> dict[str, Any]:
     reads = plan_reads(periods, policy, ["segment"])
     if spec.get("core"):
         reads = [
-            TableRead(r.table, CORE_COLUMNS[r.table], r.bounds)
+            TableRead(r.table, CORE_COLUMNS[r.table], r.bounds, r.also)
             for r in reads
             if r.table in CORE_COLUMNS
         ]

@@ -139,6 +139,20 @@ METRICS: tuple[Metric, ...] = (
            "active_customers at its end", "currency", "lower_is_better", "the calendar month",
            ("crm/costs", *SUBS), "cost to retain per customer", "NULL with no active customer",
            grains=("month",), segmented=False),
+    Metric("invoiced_amount", "finance", "sum of invoice amount (tax excluded) over invoices "
+           "issued in the window whose status is not void, every kind (recurring, one_time, "
+           "usage), each converted at the fx rate of its issue date", "currency",
+           "higher_is_better", "invoices whose issue date (issued_at as a local date in "
+           "policy.timezone) falls in the trailing policy.churn_window_days (30) for a day, as "
+           "the MRR movements; the calendar month for a month", ("billing/invoices",),
+           "billings (invoiced revenue, net of tax)",
+           "0 when nothing was issued; void invoices are left out, uncollectible ones count "
+           "(they were billed); tax is not revenue and is left out; amounts are summed as they "
+           "are (a negative amount would lower the sum, but the contract quarantines amounts "
+           "below 0); fx as for MRR: the latest rate on or before the issue date, else the "
+           "currency's earliest, and a foreign currency without any rate is quarantined by "
+           "validation; invoices of unknown accounts are quarantined by validation. Reconciled "
+           "with the source after every run (tasks/reconcile.py)", additive=True),
     # lifecycle: renewals, trials, onboarding
     Metric("renewal_rate", "lifecycle", "renewals due in the window that are renewed / renewals "
            "due in the window; a renewal is due at every term end of a quarterly or annual price "

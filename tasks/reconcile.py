@@ -5,6 +5,9 @@ invoices under a past-due policy) by the DESIGN §5 formula, without the KPI cod
 with what the store now says: every account's MRR on every daily snapshot, the company `mrr`
 of every snapshot (a month's is its last day's), and every stored movement of the pass's months
 (its mrr_before and mrr_after, its amount, and no account whose MRR changed left without one).
+When the source has invoices, the amount invoiced in every snapshot's window is recomputed from
+them the same way (non-void invoices, tax excluded, at the issue date's fx rate) and compared
+with the stored company `invoiced_amount`.
 A difference above a cent raises `ReconciliationError` naming the worst rows, so a run fails
 loudly instead of publishing numbers that do not add up.
 """
@@ -47,6 +50,7 @@ class Reconciliation:
     snapshot_rows: int
     movement_rows: int
     max_difference: float
+    invoice_rows: int = 0
 
 
 def _rates(fx_rates: pl.LazyFrame | None, pairs: pl.LazyFrame, reporting: str) -> pl.LazyFrame:
@@ -171,6 +175,46 @@ def source_mrr(
     )
 
 
+def _windows(periods: Periods, policy: Policy) -> pl.DataFrame:
+    """(grain, snapshot_date, first, last): the issue dates each snapshot's invoiced_amount sums,
+    a day the trailing policy.churn_window_days, a month its calendar month."""
+    days = [(d, d - timedelta(days=policy.churn_window_days - 1), d) for d in periods.days]
+    months = [(m, m, month_end(m)) for m in periods.months]
+    rows = [("day", *r) for r in days] + [("month", *r) for r in months]
+    schema = {"grain": pl.String, "snapshot_date": pl.Date, "first": pl.Date, "last": pl.Date}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def source_invoiced(
+    invoices: pl.LazyFrame, fx_rates: pl.LazyFrame | None, periods: Periods, policy: Policy
+) -> pl.DataFrame:
+    """(grain, snapshot_date, amount): the money invoiced in each snapshot's window.
+
+    Every invoice whose status is not void, of any kind, counts its amount without tax at the
+    fx rate of its issue date (issued_at as a local date in the policy's time zone)."""
+    dated = invoices.filter(pl.col("status") != "void").select(
+        pl.col("currency").cast(pl.String),
+        local_date("issued_at", policy.timezone).alias("date"),
+        pl.col("amount").cast(pl.Float64),
+    )
+    converted = dated.join(
+        _rates(fx_rates, dated, policy.reporting_currency), on=["currency", "date"], how="left"
+    ).select("date", (pl.col("amount") * pl.col("rate")).alias("amount"))
+    by_day = converted.group_by("date").agg(pl.col("amount").sum()).collect()
+    windows, keys = _windows(periods, policy), ["grain", "snapshot_date"]
+    sums = (
+        windows.join(by_day, how="cross")
+        .filter((pl.col("date") >= pl.col("first")) & (pl.col("date") <= pl.col("last")))
+        .group_by(keys)
+        .agg(pl.col("amount").sum())
+    )
+    return (
+        windows.join(sums, on=keys, how="left")
+        .select(*keys, pl.col("amount").fill_null(0.0))
+        .sort(keys)
+    )
+
+
 def _select(
     store: MetricsStore, statement: sa.Select[tuple[object, ...]], schema: dict[str, pl.DataType]
 ) -> pl.DataFrame:
@@ -204,6 +248,19 @@ def stored_company_mrr(store: MetricsStore, periods: Periods) -> pl.DataFrame:
         .otherwise(pl.col("snapshot_date"))
         .alias("date")
     )
+
+
+def stored_invoiced(store: MetricsStore, periods: Periods) -> pl.DataFrame:
+    """(grain, snapshot_date, amount): the company invoiced_amount stored for each snapshot."""
+    c = t.kpi_snapshots.c
+    keys = [("day", d) for d in periods.days] + [("month", m) for m in periods.months]
+    statement = sa.select(c.grain, c.snapshot_date, c.value).where(
+        c.metric == "invoiced_amount",
+        c.segment == "all",
+        sa.tuple_(c.grain, c.snapshot_date).in_(keys),
+    )
+    schema = {"grain": pl.String(), "snapshot_date": pl.Date(), "amount": pl.Float64()}
+    return _select(store, statement, schema) if keys else pl.DataFrame(schema=schema)
 
 
 def stored_movements(store: MetricsStore, months: Sequence[date]) -> pl.DataFrame:
@@ -312,8 +369,14 @@ def compare(
     movements: pl.DataFrame,
     periods: Periods,
     tolerance: float = TOLERANCE,
+    *,
+    invoiced: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> Reconciliation:
-    """Check stored account MRR, company MRR and movements against source MRR; raise if off."""
+    """Check stored account MRR, company MRR and movements against source MRR; raise if off.
+
+    `invoiced` is (source, stored) invoiced amounts per (grain, snapshot_date), from
+    `source_invoiced` and `stored_invoiced`; None when the source has no invoices.
+    """
     totals = source.group_by("date").agg(pl.col("mrr").sum())
     expected_company = (
         company.select("snapshot_date", "grain", "date")
@@ -326,6 +389,10 @@ def compare(
         _differences(expected_company, company, ["grain", "snapshot_date"], "mrr", "company mrr"),
         *_movement_differences(source, movements, periods.months),
     ]
+    if invoiced is not None:
+        expected, stored = invoiced
+        keys = ["grain", "snapshot_date"]
+        checks.append(_differences(expected, stored, keys, "amount", "invoiced amount"))
     found = pl.concat(checks)
     bad = found.filter(pl.col("difference") > tolerance).sort("difference", descending=True)
     if bad.height:
@@ -343,6 +410,7 @@ def compare(
         snapshot_rows=company.height,
         movement_rows=movements.height,
         max_difference=largest,
+        invoice_rows=0 if invoiced is None else invoiced[1].height,
     )
 
 
@@ -360,7 +428,8 @@ def reconcile_store(
     policy: Policy,
     tolerance: float = TOLERANCE,
 ) -> Reconciliation:
-    """Reconcile what the store now holds for `periods` with the validated source tables."""
+    """Reconcile what the store now holds for `periods` with the validated source tables
+    (invoice totals too when the source has billing/invoices)."""
     subscriptions = validated.get("billing/subscriptions")
     if subscriptions is None:
         raise ReconciliationError("cannot reconcile: the source has no billing/subscriptions")
@@ -373,6 +442,14 @@ def reconcile_store(
         policy,
         None if invoices is None else invoices.clean.lazy(),
     )
+    invoiced = None
+    if invoices is not None:
+        invoiced = (
+            source_invoiced(
+                invoices.clean.lazy(), None if fx is None else fx.clean.lazy(), periods, policy
+            ),
+            stored_invoiced(store, periods),
+        )
     return compare(
         source,
         stored_account_mrr(store, list(periods.days)),
@@ -380,6 +457,7 @@ def reconcile_store(
         stored_movements(store, list(periods.months)),
         periods,
         tolerance,
+        invoiced=invoiced,
     )
 
 

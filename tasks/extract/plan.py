@@ -37,6 +37,8 @@ class TableRead:
     table: str
     columns: tuple[str, ...]
     bounds: tuple[DateBounds, ...] = ()
+    also: tuple[DateBounds, ...] = ()
+    """Rows meeting every one of these bounds are kept too, whatever `bounds` say."""
 
 
 def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) -> list[TableRead]:
@@ -83,12 +85,17 @@ def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) 
 
 def _invoices(policy: Policy, first: date, last: date) -> TableRead:
     """Invoices: whole when past-due churn rewrites MRR history, else those the health score's
-    late-invoice factor can see (due by the last snapshot, unpaid or paid in its look-back)."""
+    late-invoice factor can see (due by the last snapshot, unpaid or paid in its look-back) and
+    those invoiced_amount sums (issued in a snapshot's window, whenever due or paid)."""
     if policy.past_due_churn_days is not None:
         return TableRead("billing/invoices", _all("billing/invoices"))
     recent = DateBounds("paid_at", low=_back(first, HEALTH["billing/invoices"]))
+    issued = DateBounds("issued_at", _back(first, policy.churn_window_days), last)
     return TableRead(
-        "billing/invoices", _all("billing/invoices"), (DateBounds("due_at", high=last), recent)
+        "billing/invoices",
+        _all("billing/invoices"),
+        (DateBounds("due_at", high=last), recent),
+        also=(issued,),
     )
 
 
@@ -107,8 +114,18 @@ def _back(d: date, days: int) -> date:
 
 
 def row_filter(read: TableRead, schema: pl.Schema) -> pl.Expr | None:
-    """Keep the rows whose bounded dates may fall inside the pass (with a day of margin)."""
-    parts = [_bound_filter(b, schema[b.column]) for b in read.bounds if b.column in schema]
+    """Keep the rows whose bounded dates may fall inside the pass (with a day of margin): those
+    meeting all of `bounds`, or all of `also`."""
+    keep = _all_of(read.bounds, schema)
+    if not read.also or keep is None:
+        return keep
+    also = _all_of(read.also, schema)
+    return None if also is None else keep | also
+
+
+def _all_of(bounds: tuple[DateBounds, ...], schema: pl.Schema) -> pl.Expr | None:
+    """The conjunction of the bounds on columns the table has; None when none applies."""
+    parts = [_bound_filter(b, schema[b.column]) for b in bounds if b.column in schema]
     if not parts:
         return None
     out = parts[0]

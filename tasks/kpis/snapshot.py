@@ -12,6 +12,7 @@ import polars as pl
 from northstar.config import HealthModel, Policy
 from northstar.metrics import METRICS, REGISTRY, Family, Metric, metrics_of
 from schemas.contract import ENRICHING_TABLES
+from tasks.kpis.billing import billing_kpis
 from tasks.kpis.cohorts import cohort_table
 from tasks.kpis.finance import account_clv, finance_kpis, monthly_states
 from tasks.kpis.frame import KPI_SCHEMA
@@ -31,10 +32,28 @@ from tasks.kpis.web import web_kpis
 
 KpiFamily = Callable[[KpiInputs, Periods, Policy, pl.LazyFrame], pl.LazyFrame]
 
+
+def finance_family(
+    inputs: KpiInputs,
+    periods: Periods,
+    policy: Policy,
+    labels: pl.LazyFrame,
+    *,
+    monthly: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """The finance family: unit economics (`finance_kpis`) and billings (`billing_kpis`)."""
+    return pl.concat(
+        [
+            finance_kpis(inputs, periods, policy, labels, monthly=monthly),
+            billing_kpis(inputs, periods, policy, labels),
+        ]
+    )
+
+
 FAMILIES: dict[Family, KpiFamily] = {
     "revenue": revenue_kpis,
     "retention": retention_kpis,
-    "finance": finance_kpis,
+    "finance": finance_family,
     "lifecycle": lifecycle_kpis,
     "support": support_kpis,
     "surveys": survey_kpis,
@@ -105,7 +124,7 @@ def compute_snapshots(
         families["revenue"] = partial(revenue_kpis, states=states)
         families["retention"] = partial(retention_kpis, states=states)
         families["health"] = partial(health_kpis, health=health)
-        families["finance"] = partial(finance_kpis, monthly=monthly)
+        families["finance"] = partial(finance_family, monthly=monthly)
         movements = mrr_movements_table(moved).collect() if periods.months else None
         accounts = account_snapshots(inputs, periods, policy, health, monthly=monthly).collect()
         if periods.months:

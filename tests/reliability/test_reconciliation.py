@@ -1,4 +1,5 @@
-"""Reconciliation: stored MRR (by account, per snapshot, per movement) against the source."""
+"""Reconciliation: stored MRR (by account, per snapshot, per movement) and invoice totals (per
+snapshot) against the source."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 from polars.testing import assert_frame_equal
+from pydantic import SecretStr
 
 from flows.backfill import backfill
 from flows.daily_snapshot import daily_snapshot
@@ -19,7 +21,14 @@ from northstar.store import MetricsStore
 from tasks.extract import read_table
 from tasks.extract.plan import plan_reads
 from tasks.kpis.periods import Periods, days_between, months_between
-from tasks.reconcile import ReconciliationError, compare, reconcile_store, source_mrr
+from tasks.reconcile import (
+    ReconciliationError,
+    compare,
+    reconcile_store,
+    source_invoiced,
+    source_mrr,
+    stored_invoiced,
+)
 from tasks.validate import ValidatedTable, validate_extracted
 
 D = date
@@ -140,7 +149,7 @@ def backfilled(
     """A backfill of 20 Feb - 16 Apr 2025 (days, and March as a complete month), and the
     validated source tables that pass read."""
     url = f"sqlite:///{tmp_path_factory.mktemp('reconcile') / 'store.db'}"
-    assert backfill(START, END, str(small_company), url).status == "succeeded"
+    assert backfill(START, END, SecretStr(str(small_company)), SecretStr(url)).status == "succeeded"
     periods = Periods.of(days=days_between(START, END), months=months_between(START, END))
     source = FolderSource(small_company)
     reads = plan_reads(periods, Policy(), ["segment"])
@@ -168,7 +177,30 @@ def test_a_real_backfill_reconciles(backfilled: dict[str, Any]) -> None:
     assert done.account_rows > 500
     assert done.snapshot_rows == len(backfilled["periods"].days) + 1
     assert done.movement_rows > 0
+    assert done.invoice_rows == len(backfilled["periods"].days) + 1
     assert done.max_difference < 1e-6
+
+
+def test_the_backfill_stored_what_the_source_invoiced(backfilled: dict[str, Any]) -> None:
+    # the check above compares these rows; this says they are real money, not zeros on both sides
+    periods = backfilled["periods"]
+    validated = backfilled["validated"]
+    fx = validated.get("billing/fx_rates")
+    expected = source_invoiced(
+        validated["billing/invoices"].clean.lazy(),
+        None if fx is None else fx.clean.lazy(),
+        periods,
+        Policy(),
+    )
+    march = expected.filter(pl.col("grain") == "month")
+    assert march["snapshot_date"].to_list() == [date(2025, 3, 1)]
+    assert march["amount"].item() > 1000
+    store = MetricsStore(backfilled["url"])
+    try:
+        stored = stored_invoiced(store, periods)
+    finally:
+        store.dispose()
+    assert stored.height == expected.height
 
 
 @pytest.mark.parametrize(
@@ -188,8 +220,15 @@ def test_a_real_backfill_reconciles(backfilled: dict[str, Any]) -> None:
             "AND segment = 'all' AND grain = 'month'",
             "company mrr month 2025-03-01",
         ),
+        (
+            "UPDATE kpi_snapshots SET value = value + 0.02 WHERE metric = 'invoiced_amount' "
+            "AND segment = 'all' AND grain = 'month'",
+            "UPDATE kpi_snapshots SET value = value - 0.02 WHERE metric = 'invoiced_amount' "
+            "AND segment = 'all' AND grain = 'month'",
+            "invoiced amount month 2025-03-01",
+        ),
     ],
-    ids=["account-two-cents", "company-one-percent"],
+    ids=["account-two-cents", "company-one-percent", "invoiced-two-cents"],
 )
 def test_tampering_with_stored_money_is_caught(
     backfilled: dict[str, Any], change: str, undo: str, message: str
@@ -220,10 +259,31 @@ def test_a_run_whose_stored_money_is_off_fails_loudly(
     monkeypatch.setattr(MetricsStore, "write_snapshot", inflated)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     with pytest.raises(ReconciliationError, match="account mrr 2025-04-15"):
-        daily_snapshot(date(2025, 4, 15), str(small_company), url)
+        daily_snapshot(date(2025, 4, 15), SecretStr(str(small_company)), SecretStr(url))
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         status = connection.exec_driver_sql("SELECT status, error FROM runs").one()
     engine.dispose()
     assert status[0] == "failed"
     assert "does not reconcile" in status[1]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_run_whose_stored_invoice_totals_are_off_fails_loudly(
+    small_company: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a load that stores the company's invoiced_amount 5 cents high: the run must fail, and say so
+    write = MetricsStore.write_snapshot
+
+    def inflated(self: MetricsStore, **kwargs: Any) -> Any:
+        kpis = kwargs["kpis"]
+        off = (pl.col("metric") == "invoiced_amount") & (pl.col("segment") == "all")
+        kwargs["kpis"] = kpis.with_columns(
+            pl.when(off).then(pl.col("value") + 0.05).otherwise(pl.col("value")).alias("value")
+        )
+        return write(self, **kwargs)
+
+    monkeypatch.setattr(MetricsStore, "write_snapshot", inflated)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with pytest.raises(ReconciliationError, match="invoiced amount day 2025-04-15"):
+        daily_snapshot(date(2025, 4, 15), SecretStr(str(small_company)), SecretStr(url))

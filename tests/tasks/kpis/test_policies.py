@@ -133,10 +133,13 @@ def invoice(account: str, due: datetime, paid: datetime | None) -> dict[str, Any
     }
 
 
+# invoiced_amount (100 each): day (Feb 20 .. Mar 20) s1 + p1 = 200; March all four = 400.
+# d1's is issued 2024-03-21 02:00 UTC = Mar 20 19:00 in Los Angeles, and paid on time.
 INVOICE_ROWS = [
     invoice("s1", at(D(2024, 3, 1)), at(D(2024, 2, 28))),  # paid early
     invoice("s1", at(D(2024, 3, 28)), None),  # open, but not 10 days late by Mar 31
     invoice("p1", at(D(2024, 3, 1), hour=10), at(D(2024, 3, 25))),  # 10 days late: Mar 11..24
+    invoice("d1", at(D(2024, 3, 21), hour=2), at(D(2024, 3, 21), hour=2)),
 ]
 
 
@@ -323,11 +326,14 @@ def test_the_default_run_matches_the_hand_book() -> None:
     # 750 + 90 + 30 + 40 - 30 - 80 = 800
     assert value(BASE, "day", "churned_mrr") == pytest.approx(80.0)
     assert value(BASE, "day", "nrr") == pytest.approx((750 + 30 - 30 - 80) / 750)
+    assert value(BASE, "day", "invoiced_amount") == pytest.approx(200.0)
+    assert value(BASE, "month", "invoiced_amount") == pytest.approx(400.0)
 
 
 def test_reporting_currency_converts_money_only() -> None:
     # EUR reporting with 0.9 EUR per USD: every money amount x 0.9, ratios of money unchanged.
-    # March mrr 860 -> 774; cac = (900 + 300) / 2 new customers = 600 -> 540
+    # March mrr 860 -> 774; cac = (900 + 300) / 2 new customers = 600 -> 540;
+    # March invoiced_amount 400 -> 360
     flipped = kpis(Policy(reporting_currency="EUR"))
     assert_changes(
         flipped,
@@ -343,9 +349,11 @@ def test_reporting_currency_converts_money_only() -> None:
             "ltv",
             "cac",
             "retention_cost",
+            "invoiced_amount",
         },
     )
     assert value(flipped, "month", "mrr") == pytest.approx(774.0)
+    assert value(flipped, "month", "invoiced_amount") == pytest.approx(360.0)
     assert value(flipped, "day", "churned_mrr") == pytest.approx(72.0)
     if "cac" in set(flipped["metric"]):  # the finance family, where the pass computes it
         assert value(BASE, "month", "cac") == pytest.approx(600.0)
@@ -357,6 +365,7 @@ def test_timezone_moves_day_boundaries() -> None:
     # day's windows; n1 was created on Feb 19 locally (03:00 UTC Feb 20), one day earlier.
     # Day backlog: T3 only (1) -> T3 and TE (2); day nps: N1 10, N2 3 -> 100 x (1 - 1) / 2 = 0,
     # with NE 9: 100 x (2 - 1) / 3 = 33.3. x1's NPS health factor sees NE too (health_avg).
+    # d1's invoice (02:00 UTC Mar 21) is issued on Mar 20: day invoiced_amount 200 -> 300.
     flipped = kpis(Policy(timezone="America/Los_Angeles"))
     assert_changes(
         flipped,
@@ -368,9 +377,12 @@ def test_timezone_moves_day_boundaries() -> None:
             "nps",
             "time_to_value_days",
             "health_avg",
+            "invoiced_amount",
         },
     )
     assert (value(BASE, "day", "backlog"), value(flipped, "day", "backlog")) == (1.0, 2.0)
+    assert value(flipped, "day", "invoiced_amount") == pytest.approx(300.0)
+    assert value(flipped, "month", "invoiced_amount") == pytest.approx(400.0)
     assert value(BASE, "day", "nps") == pytest.approx(0.0)
     assert value(flipped, "day", "nps") == pytest.approx(100 / 3)
 
@@ -476,7 +488,8 @@ def test_past_due_churn_zeroes_an_unpaid_account() -> None:
 def test_churn_window_days_sets_the_daily_movement_window() -> None:
     # 7 days: Mar 14 .. Mar 20, start state Mar 13: every movement of the book is earlier,
     # so the day has none (new_customers 1 -> 0, quick_ratio NULL); a1's renewal (Mar 10) and
-    # n1's first value (Mar 3) fall out of the day's lifecycle window too
+    # n1's first value (Mar 3) fall out of the day's lifecycle window too, and so do the
+    # invoices of Mar 1 (day invoiced_amount 200 -> 0)
     flipped = kpis(Policy(churn_window_days=7))
     assert_changes(
         flipped,
@@ -493,6 +506,7 @@ def test_churn_window_days_sets_the_daily_movement_window() -> None:
             "expansion_rate",
             "renewal_rate",
             "time_to_value_days",
+            "invoiced_amount",
         },
     )
     assert (value(BASE, "day", "new_customers"), value(flipped, "day", "new_customers")) == (
@@ -500,6 +514,7 @@ def test_churn_window_days_sets_the_daily_movement_window() -> None:
         0.0,
     )
     assert value(flipped, "day", "quick_ratio") is None
+    assert value(flipped, "day", "invoiced_amount") == 0.0
 
 
 def test_support_window_days_sets_the_daily_ticket_window() -> None:
