@@ -231,18 +231,22 @@ def stored_account_mrr(store: MetricsStore, days: Sequence[date]) -> pl.DataFram
     return _select(store, statement, MRR_SCHEMA)
 
 
-def stored_company_mrr(store: MetricsStore, periods: Periods) -> pl.DataFrame:
-    """(snapshot_date, grain, date, mrr): company MRR of each snapshot, dated by its state day."""
+def _stored_company(store: MetricsStore, periods: Periods, metric: str) -> pl.DataFrame:
+    """(snapshot_date, grain, `metric`): the company value of `metric` stored for each snapshot."""
     c = t.kpi_snapshots.c
     keys = [("day", d) for d in periods.days] + [("month", m) for m in periods.months]
     statement = sa.select(c.snapshot_date, c.grain, c.value).where(
-        c.metric == "mrr",
+        c.metric == metric,
         c.segment == "all",
         sa.tuple_(c.grain, c.snapshot_date).in_(keys),
     )
-    schema = {"snapshot_date": pl.Date(), "grain": pl.String(), "mrr": pl.Float64()}
-    frame = _select(store, statement, schema) if keys else pl.DataFrame(schema=schema)
-    return frame.with_columns(
+    schema = {"snapshot_date": pl.Date(), "grain": pl.String(), metric: pl.Float64()}
+    return _select(store, statement, schema) if keys else pl.DataFrame(schema=schema)
+
+
+def stored_company_mrr(store: MetricsStore, periods: Periods) -> pl.DataFrame:
+    """(snapshot_date, grain, date, mrr): company MRR of each snapshot, dated by its state day."""
+    return _stored_company(store, periods, "mrr").with_columns(
         pl.when(pl.col("grain") == "month")
         .then(pl.col("snapshot_date").dt.month_end())
         .otherwise(pl.col("snapshot_date"))
@@ -252,15 +256,8 @@ def stored_company_mrr(store: MetricsStore, periods: Periods) -> pl.DataFrame:
 
 def stored_invoiced(store: MetricsStore, periods: Periods) -> pl.DataFrame:
     """(grain, snapshot_date, amount): the company invoiced_amount stored for each snapshot."""
-    c = t.kpi_snapshots.c
-    keys = [("day", d) for d in periods.days] + [("month", m) for m in periods.months]
-    statement = sa.select(c.grain, c.snapshot_date, c.value).where(
-        c.metric == "invoiced_amount",
-        c.segment == "all",
-        sa.tuple_(c.grain, c.snapshot_date).in_(keys),
-    )
-    schema = {"grain": pl.String(), "snapshot_date": pl.Date(), "amount": pl.Float64()}
-    return _select(store, statement, schema) if keys else pl.DataFrame(schema=schema)
+    stored = _stored_company(store, periods, "invoiced_amount")
+    return stored.select("grain", "snapshot_date", pl.col("invoiced_amount").alias("amount"))
 
 
 def stored_movements(store: MetricsStore, months: Sequence[date]) -> pl.DataFrame:

@@ -2,7 +2,7 @@
 
 invoiced_amount sums the `amount` (tax excluded) of every invoice issued in the window whose
 status is not void, whatever its kind (recurring, one_time, usage), each converted at the fx rate
-of its issue date as MRR is (`revenue._rates_on`). An invoice is dated by the local date of
+of its issue date as MRR is (`revenue.rates_on`). An invoice is dated by the local date of
 issued_at in policy.timezone; a daily snapshot's window is the trailing policy.churn_window_days
 (as the MRR movements), a monthly snapshot's its calendar month. Uncollectible invoices count:
 they were billed. `tasks/reconcile.py` checks the stored company rows against the source.
@@ -16,7 +16,7 @@ from northstar.config import Policy
 from tasks.kpis.frame import KEYS, empty_kpi_rows, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date
-from tasks.kpis.revenue import _rates_on
+from tasks.kpis.revenue import rates_on
 from tasks.kpis.segments import snapshot_segments, with_segments
 
 VOID = "void"
@@ -42,7 +42,7 @@ def invoice_lines(
         local_date("issued_at", policy.timezone).alias("date"),
         pl.col("amount").cast(pl.Float64),
     )
-    rates = _rates_on(
+    rates = rates_on(
         fx_rates, rows.select("currency").unique(), rows.select("date").unique(), policy
     )
     return (

@@ -20,7 +20,7 @@ from tasks.kpis.frame import KEYS, Measure, empty_kpi_rows, ratio, to_kpi_rows
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.movements import CHURN, NEW, classify
 from tasks.kpis.periods import MONTH, Periods, month_start
-from tasks.kpis.revenue import EPS, _rates_on, account_states
+from tasks.kpis.revenue import EPS, account_states, rates_on
 from tasks.kpis.segments import ALL, segment_labels, snapshot_segments, with_segments
 
 LTV_MONTHS = 6
@@ -150,7 +150,7 @@ def _monthly_costs(
         pl.col("currency").cast(pl.String),
         pl.col("amount").cast(pl.Float64),
     )
-    rates = _rates_on(
+    rates = rates_on(
         fx_rates, rows.select("currency").unique(), rows.select("date").unique(), policy
     )
     cost, category = pl.col("amount") * pl.col("rate"), pl.col("category")

@@ -129,7 +129,7 @@ def _suspended_pairs(pairs: pl.LazyFrame, suspensions: pl.LazyFrame) -> pl.LazyF
     )
 
 
-def _rates_on(
+def rates_on(
     fx_rates: pl.LazyFrame | None, currencies: pl.LazyFrame, dates: pl.LazyFrame, policy: Policy
 ) -> pl.LazyFrame:
     """(currency, date, rate): the latest known rate on or before each date, else the earliest.
@@ -179,7 +179,7 @@ def account_mrr_on(
     (account, date) pairs inside a past-due suspension are dropped (their MRR is 0).
     """
     days = dates.select(pl.col("date").cast(pl.Date)).unique()
-    rates = _rates_on(fx_rates, periods.select("currency").unique(), days, policy)
+    rates = rates_on(fx_rates, periods.select("currency").unique(), days, policy)
     mrr = (
         periods.with_columns(pl.col("active_to").fill_null(OPEN_END))
         .join_where(
@@ -255,7 +255,7 @@ def account_plans(
     """
     priced = _priced_periods(subscriptions, policy).filter(pl.col("start_date") <= on)
     day = pl.LazyFrame({"date": [on]}, schema={"date": pl.Date})
-    rates = _rates_on(fx_rates, priced.select("currency").unique(), day, policy)
+    rates = rates_on(fx_rates, priced.select("currency").unique(), day, policy)
     active = (
         priced.filter(
             (pl.col("active_from") <= on)
