@@ -26,6 +26,7 @@ from prefect.cache_policies import NONE
 from northstar.config import Policy
 from northstar.store import MetricsStore
 from northstar.store import tables as t
+from northstar.store.store import MOVEMENT_COLUMNS
 from schemas.contract import MONTHS_IN_PERIOD
 from tasks.kpis.periods import Periods, local_date, month_end
 from tasks.validate import ValidatedTable
@@ -263,18 +264,8 @@ def stored_invoiced(store: MetricsStore, periods: Periods) -> pl.DataFrame:
 def stored_movements(store: MetricsStore, months: Sequence[date]) -> pl.DataFrame:
     """Movements of the given months (first days): amount, mrr_before, mrr_after."""
     c = t.mrr_movements.c
-    statement = sa.select(
-        c.month, c.account_id, c.movement, c.amount, c.mrr_before, c.mrr_after
-    ).where(c.month.in_(months))
-    schema = {
-        "month": pl.Date(),
-        "account_id": pl.String(),
-        "movement": pl.String(),
-        "amount": pl.Float64(),
-        "mrr_before": pl.Float64(),
-        "mrr_after": pl.Float64(),
-    }
-    return _select(store, statement, schema)
+    statement = sa.select(*(c[name] for name in MOVEMENT_COLUMNS)).where(c.month.in_(months))
+    return _select(store, statement, MOVEMENT_COLUMNS)
 
 
 def _differences(
