@@ -1,9 +1,11 @@
 """MetricsStore: the one door to the KPI store, on SQLite or PostgreSQL (DESIGN §4).
 
 Writes are one transaction per snapshot with replace semantics, so a retry or a re-run of the
-same period leaves the same rows. Rows go in by chunked executemany with bound parameters only.
-Reads come back as polars frames: numbers Float64 (counts Int64), dates Date, timestamps UTC,
-JSON columns as their canonical JSON text (sorted keys, no spaces) so backends compare equal.
+same period leaves the same rows. Rows go in with bound parameters only: snapshot tables by
+COPY on PostgreSQL and by the driver's executemany on SQLite, other tables by chunked
+executemany. Reads come back as polars frames: numbers Float64 (counts Int64), dates Date,
+timestamps UTC, JSON columns as their canonical JSON text (`canonical_json`: sorted keys, no
+spaces) so backends compare equal.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 import polars as pl
 import psycopg
 import sqlalchemy as sa
@@ -91,7 +93,13 @@ COHORT_COLUMNS: dict[str, pl.DataType] = {
 QUARANTINE_COLUMNS = ("table", "row_number", "row", "reasons")
 KPI_READ_ORDER = ("snapshot_date", "grain", "segment", "metric")
 
-json_dumps = partial(json.dumps, sort_keys=True, separators=(",", ":"), default=str)
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text as the store keeps it: keys sorted, no spaces, dates and other non-JSON values
+    as str(); orjson, so a year of account snapshots is re-serialised in seconds."""
+    return orjson.dumps(value, default=str, option=_CANONICAL).decode()
 
 
 class StoreError(Exception):
@@ -152,7 +160,7 @@ def create_store_engine(url: URL) -> Engine:
     path = _sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, json_serializer=json_dumps, pool_pre_ping=path is None)
+    engine = sa.create_engine(url, json_serializer=canonical_json, pool_pre_ping=path is None)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
@@ -226,22 +234,61 @@ def _json_text_columns(table: sa.Table, rows: pl.DataFrame) -> list[str]:
 
 def _canonical(document: str) -> str | None:
     """One JSON document as the insert path stores it; JSON null becomes SQL NULL there too."""
-    value = json.loads(document)
-    return None if value is None else json_dumps(value)
+    value = orjson.loads(document)
+    return None if value is None else canonical_json(value)
+
+
+_STORED = "__stored"
 
 
 def _canonical_json_text(rows: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-    """JSON text columns re-serialised by `json_dumps`, exactly as the insert path stores them.
+    """JSON text columns re-serialised by `canonical_json`, as every write path stores them.
 
-    Polars' JSON encoder cannot stand in: it writes 1e-05 as 0.00001 and 1e-07 as 1e-7, and a
-    struct round trip turns absent keys into nulls. So each distinct document is re-serialised
-    once in Python and mapped back onto the column by polars."""
-    replaced = []
-    for name in columns:
+    Documents come from any writer (keys in any order, spaces), so each distinct one is parsed
+    and re-serialised once and mapped back onto the column by polars."""
+    return _mapped(rows, {name: _canonical for name in columns})
+
+
+def _mapped(rows: pl.DataFrame, functions: Mapping[str, Callable[[Any], Any]]) -> pl.DataFrame:
+    """Rows with each named column's values replaced by its function's result, which is
+    computed once per distinct non-null value and joined back (NULL stays NULL)."""
+    for name, function in functions.items():
         distinct = rows.get_column(name).drop_nulls().unique()
-        canonical = pl.Series([_canonical(doc) for doc in distinct], dtype=pl.String)
-        replaced.append(pl.col(name).replace_strict(distinct, canonical, default=None))
-    return rows.with_columns(replaced) if replaced else rows
+        stored = pl.Series(_STORED, [function(value) for value in distinct])
+        lookup = pl.DataFrame([distinct, stored])
+        rows = (
+            rows.join(lookup, on=name, how="left", maintain_order="left", nulls_equal=False)
+            .with_columns(pl.col(_STORED).alias(name))
+            .drop(_STORED)
+        )
+    return rows
+
+
+def _sqlite_values(table: sa.Table, rows: pl.DataFrame, dialect: sa.Dialect) -> pl.DataFrame:
+    """Rows as SQLAlchemy would bind them on SQLite, so the driver can insert them directly:
+    dates and timestamps through the column type's own bind processor, JSON as canonical text;
+    numbers and strings go as they are."""
+    functions: dict[str, Callable[[Any], Any]] = {
+        name: _canonical for name in _json_text_columns(table, rows)
+    }
+    for name, dtype in rows.schema.items():
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if dtype.is_temporal() and process is not None:
+            functions[name] = process
+    return _mapped(rows, functions)
+
+
+def _insert_rows(
+    connection: Connection, table: sa.Table, rows: pl.DataFrame, chunk_size: int
+) -> None:
+    """Insert rows on SQLite through the driver's executemany, `chunk_size` rows per call:
+    the statement is SQLAlchemy's own, the values are bound per row as tuples."""
+    columns = [c for c in rows.columns if c in table.c]
+    compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=columns)
+    order = list(compiled.positiontup or [])
+    values = _sqlite_values(table, rows.select(columns), connection.dialect).select(order)
+    for offset in range(0, values.height, chunk_size):
+        connection.exec_driver_sql(str(compiled), values.slice(offset, chunk_size).rows())
 
 
 def _copy_rows(connection: Connection, table: sa.Table, rows: pl.DataFrame) -> None:
@@ -461,30 +508,15 @@ class MetricsStore:
         self._execute_chunks(connection, delete, targets)
         if connection.dialect.name == "postgresql":
             _copy_rows(connection, table, rows)
-            return
-        json_text = _json_text_columns(table, rows)
-        self._execute_chunks(connection, sa.insert(table), rows, json_text=json_text)
+        else:
+            _insert_rows(connection, table, rows, self.chunk_size)
 
     def _execute_chunks(
-        self,
-        connection: Connection,
-        statement: sa.Executable,
-        rows: pl.DataFrame,
-        *,
-        json_text: Sequence[str] = (),
+        self, connection: Connection, statement: sa.Executable, rows: pl.DataFrame
     ) -> None:
-        """Run one statement as executemany over the rows, `chunk_size` rows per call.
-
-        Columns named in `json_text` hold JSON as text; they are decoded so that a JSON column
-        stores the document, not a quoted string.
-        """
+        """Run one statement as executemany over the rows, `chunk_size` rows per call."""
         for offset in range(0, rows.height, self.chunk_size):
-            batch = rows.slice(offset, self.chunk_size).to_dicts()
-            for row in batch:
-                for name in json_text:
-                    if row[name] is not None:
-                        row[name] = json.loads(row[name])
-            connection.execute(statement, batch)
+            connection.execute(statement, rows.slice(offset, self.chunk_size).to_dicts())
 
     def read_kpis(
         self,

@@ -14,6 +14,7 @@ score only reads data known by the end of its as_of date (local dates in `policy
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 
 import polars as pl
 
@@ -23,7 +24,7 @@ from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date, local_day_end
 from tasks.kpis.revenue import account_mrr
 from tasks.kpis.segments import snapshot_segments, with_segments
-from tasks.kpis.windows import CHANGE, coverage_changes
+from tasks.kpis.windows import LAST, member_coverage
 
 PAIR = ["as_of", "account_id"]
 RED, YELLOW, GREEN = "red", "yellow", "green"
@@ -155,12 +156,12 @@ def _asof(
 
 def _running_totals(deltas: pl.LazyFrame, values: list[str]) -> pl.LazyFrame:
     """(account_id, _AT, values): per account, the deltas summed up to each `_AT`, sorted."""
-    return (
-        deltas.group_by("account_id", _AT)
-        .agg(pl.col(values).sum())
-        .sort(_AT)
-        .with_columns(pl.col(values).cum_sum().over("account_id"))
-    )
+    return _cumulative(deltas.group_by("account_id", _AT).agg(pl.col(values).sum()), values)
+
+
+def _cumulative(daily: pl.LazyFrame, values: list[str]) -> pl.LazyFrame:
+    """`daily` (one row per account and `_AT`) with `values` summed up to each `_AT`, sorted."""
+    return daily.sort(_AT).with_columns(pl.col(values).cum_sum().over("account_id"))
 
 
 def _read_totals(
@@ -204,16 +205,6 @@ def _window_sums(
     )
 
 
-def _window_distinct(
-    frame: pl.LazyFrame, user_days: pl.LazyFrame, days: int, name: str
-) -> pl.LazyFrame:
-    """frame with `name`: the account's distinct users active in the `days` days ending on as_of
-    (coverage intervals, `windows.coverage_changes`, read with a running total)."""
-    changes = coverage_changes(user_days, ["account_id"], ["user_id"], "date", days)
-    totals = _running_totals(changes.rename({"date": _AT}), [CHANGE])
-    return _read_totals(frame, totals, "as_of", {CHANGE: name}, strict=False)
-
-
 def _spans(spans: pl.LazyFrame, start: str, end: str) -> pl.LazyFrame:
     """Deltas of account spans: +1 at `start`, -1 at `end` (none when `end` is NULL: open)."""
     return pl.concat(
@@ -226,43 +217,60 @@ def _spans(spans: pl.LazyFrame, start: str, end: str) -> pl.LazyFrame:
     )
 
 
-def _usage_factors(frame: pl.LazyFrame, usage: pl.LazyFrame) -> pl.LazyFrame:
-    """usage_trend = user-days in the last 30 days / in the 30 before - 1 (NULL without any
-    before); seat_activity = distinct users in the last 30 days / in the last 90. Both are
-    NULL for a pair without usage in the last 90 days."""
-    user_days = usage.select("account_id", "user_id", "date").unique()
-    daily = user_days.group_by("account_id", pl.col("date").alias(_AT)).agg(
-        pl.len().cast(pl.Int64).alias("user_days")
+def _usage_totals(usage: pl.LazyFrame, dates: pl.Series) -> pl.LazyFrame:
+    """(account_id, _AT, user_days, __recent_users, __users, LAST) at each of `dates` where the
+    account has rows: running user-days, 30- and 90-day coverage counts, and the last usage date
+    (`windows.member_coverage`, summed into the read dates)."""
+    windows = {"__recent_users": USAGE_RECENT_DAYS, "__users": SEAT_BASE_DAYS}
+    changes = member_coverage(
+        usage, ["account_id"], ["user_id"], "date", windows, daily="user_days", at=dates
+    ).rename({"date": _AT})
+    return _cumulative(changes, ["user_days", *windows]).with_columns(
+        pl.col(LAST).forward_fill().over("account_id")
     )
-    totals = _running_totals(daily, ["user_days"])
-    frame = _read_totals(frame, totals, "as_of", {"user_days": "__now"}, strict=False)
-    for days, name in (
-        (USAGE_RECENT_DAYS, "__then"),
-        (USAGE_RECENT_DAYS + USAGE_PRIOR_DAYS, "__first"),
-    ):
-        frame = frame.with_columns(_earlier(days).alias(_LOW))
-        frame = _read_totals(frame, totals, _LOW, {"user_days": name}, strict=False)
-    frame = _window_distinct(frame, user_days, USAGE_RECENT_DAYS, "__recent_users")
-    frame = _window_distinct(frame, user_days, SEAT_BASE_DAYS, "__users")
-    recent, prior = pl.col("__now") - pl.col("__then"), pl.col("__then") - pl.col("__first")
-    seen = pl.col("__users") > 0
-    return frame.with_columns(
-        pl.when(seen & (prior > 0)).then(recent / prior - 1).alias("usage_trend"),
-        pl.when(seen).then(pl.col("__recent_users") / pl.col("__users")).alias("seat_activity"),
-    ).drop(_LOW, "__now", "__then", "__first", "__recent_users", "__users")
 
 
-def _days_since_login(
+def _usage_factors(
     frame: pl.LazyFrame, usage: pl.LazyFrame, accounts: pl.LazyFrame, tz: str
 ) -> pl.LazyFrame:
-    """Days from the last usage date on or before as_of (else the account's creation date) to
-    as_of, capped at LOGIN_CAP_DAYS."""
-    last = usage.select("account_id", pl.col("date").alias("__last")).unique().sort("__last")
-    created = accounts.select("account_id", local_date("created_at", tz).alias("__created"))
-    since = pl.coalesce("__last", "__created")
+    """usage_trend = user-days in the last 30 days / in the 30 before - 1 (NULL without any
+    before); seat_activity = distinct users in the last 30 days / in the last 90 (both NULL for
+    a pair without usage in the last 90 days); days_since_login.
+
+    The running totals are read at as_of and the two window starts, so they are bucketed to
+    exactly those dates (`_usage_totals`).
+    """
+    starts = {"__then": USAGE_RECENT_DAYS, "__first": USAGE_RECENT_DAYS + USAGE_PRIOR_DAYS}
+    as_of = frame.select(pl.col("as_of").unique()).collect().to_series()
+    dates = pl.concat([as_of, *(as_of - timedelta(days=d) for d in starts.values())])
+    totals = _usage_totals(usage, dates).cache()
+    now = ["user_days", "__recent_users", "__users", LAST]
+    frame = _asof(frame, totals.select("account_id", _AT, *now), "as_of", _AT).drop(_AT)
+    for name, days in starts.items():
+        frame = frame.with_columns(_earlier(days).alias(_LOW))
+        frame = _read_totals(frame, totals, _LOW, {"user_days": name}, strict=False)
+    frame = _days_since_login(frame.drop(_LOW), accounts, tz)
+    counts = pl.col("user_days", "__recent_users", "__users", "__then", "__first").fill_null(0)
+    recent = pl.col("user_days") - pl.col("__then")
+    prior = pl.col("__then") - pl.col("__first")
+    seen = pl.col("__users") > 0
     return (
-        _asof(frame, last, "as_of", "__last")
-        .join(created, on="account_id", how="left", maintain_order="left")
+        frame.with_columns(counts)
+        .with_columns(
+            pl.when(seen & (prior > 0)).then(recent / prior - 1).alias("usage_trend"),
+            pl.when(seen).then(pl.col("__recent_users") / pl.col("__users")).alias("seat_activity"),
+        )
+        .drop(*now[:-1], *starts)
+    )
+
+
+def _days_since_login(frame: pl.LazyFrame, accounts: pl.LazyFrame, tz: str) -> pl.LazyFrame:
+    """Days from LAST (the last usage date on or before as_of), else the account's creation
+    date, to as_of, capped at LOGIN_CAP_DAYS."""
+    created = accounts.select("account_id", local_date("created_at", tz).alias("__created"))
+    since = pl.coalesce(LAST, "__created")
+    return (
+        frame.join(created, on="account_id", how="left", maintain_order="left")
         .with_columns(
             (pl.col("as_of") - since)
             .dt.total_days()
@@ -270,7 +278,7 @@ def _days_since_login(
             .cast(pl.Float64)
             .alias("days_since_login")
         )
-        .drop("__last", "__created")
+        .drop(LAST, "__created")
     )
 
 
@@ -464,15 +472,16 @@ def factor_values(
     """Raw factor values per (as_of, account_id); a factor whose table is missing has no column,
     one without data for a pair is NULL (count factors are 0 when their table is present).
 
-    The pairs are sorted by as_of once and every factor is added as columns of that one frame
-    (backward as-of joins keep its rows in order); other columns of `pairs` are kept.
+    The pairs are sorted by as_of and collected once (the usage factors read their dates), and
+    every factor is added as columns of that one frame (backward as-of joins keep its rows in
+    order); other columns of `pairs` are kept.
     """
     tz = policy.timezone
     frame = pairs.sort("as_of").with_columns(local_day_end("as_of", tz).alias(_STATE_END))
+    frame = frame.collect().lazy()
     frame = _mrr_trend(frame, mrr)
     if inputs.usage is not None:
-        frame = _usage_factors(frame, inputs.usage)
-        frame = _days_since_login(frame, inputs.usage, inputs.accounts, tz)
+        frame = _usage_factors(frame, inputs.usage, inputs.accounts, tz)
     if inputs.surveys is not None:
         frame = _survey_factors(frame, inputs.surveys, tz)
     if inputs.tickets is not None:
@@ -589,8 +598,8 @@ def account_health(
     """
     if inputs.active is None or not (periods.days or periods.months):
         return pl.LazyFrame(schema=HEALTH_SCHEMA)
-    current = _state_accounts(inputs.active, periods).cache()
-    mrr = account_mrr(inputs, _mrr_dates(current).unique(), policy).cache()
+    current = _state_accounts(inputs.active, periods).collect().lazy()
+    mrr = account_mrr(inputs, _mrr_dates(current).unique(), policy).collect().lazy()
     values = factor_values(inputs, _scoring_pairs(current, mrr), mrr, policy)
     factors = _model_factors(values, model)
     scored = _with_total_weight(values, factors).with_columns(_score(factors).alias("health_score"))

@@ -18,14 +18,17 @@ totals (relative noise of about 1e-15 of the running total).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
 
 AS_OF = "as_of"
 CHANGE = "change"
+LAST = "last_date"
 _DATE = "__window_date"
-_START = "__window_start"
-_END = "__window_end"
 _LOW = "__window_low"
+_NEW = "__window_new"
+_GAP = "__window_gap"
 
 
 def _running_totals(daily: pl.LazyFrame, keys: list[str], values: list[str]) -> pl.LazyFrame:
@@ -90,25 +93,68 @@ def coverage_changes(
     changes count the distinct members with an event in its window; being additive, they can be
     relabelled (e.g. account -> segment) and summed before they are read.
     """
+    return member_coverage(events, keys, members, date_col, {CHANGE: days})
+
+
+def member_coverage(
+    events: pl.LazyFrame,
+    keys: list[str],
+    members: list[str],
+    date_col: str,
+    windows: Mapping[str, int],
+    *,
+    daily: str | None = None,
+    at: pl.Series | None = None,
+) -> pl.LazyFrame:
+    """(keys, date_col, one change column per window of `windows` [, daily, LAST]) per key and
+    date: each window column holds `coverage_changes` for its number of days; `daily`, when
+    named, counts the distinct members with an event on the date, and LAST is its latest date.
+
+    One sort of the events serves every window, and duplicate events need no `unique` first (a
+    repeat of a member's date is neither a new day nor the start of a run). With `at` (dates to
+    be read), every row moves to the first of them on or after its date (after the last: left
+    out): running totals at those dates are unchanged and a key keeps a row per date read, not
+    per event date.
+    """
     member = [*keys, *members]
     gap = pl.col(_DATE).diff().dt.total_days()
     flagged = (
         events.select(*member, pl.col(date_col).alias(_DATE))
-        .unique()
         .sort(*member, _DATE, nulls_last=True)
-        .with_columns((_member_changes(member) | (gap > days).fill_null(True)).alias(_START))
-        .with_columns(pl.col(_START).shift(-1, fill_value=True).alias(_END))
+        .with_columns(_member_changes(member).alias(_NEW), gap.alias(_GAP))
     )
-    starts = flagged.filter(_START).select(*keys, _DATE, pl.lit(1, pl.Int64).alias(CHANGE))
-    ends = flagged.filter(_END).select(
-        *keys, pl.col(_DATE) + pl.duration(days=days), pl.lit(-1, pl.Int64).alias(CHANGE)
+    starts = {
+        name: pl.col(_NEW) | (pl.col(_GAP) > days).fill_null(True) for name, days in windows.items()
+    }
+    on_day = (pl.col(_NEW) | (pl.col(_GAP) != 0)).alias(daily) if daily else None
+    ups = flagged.select(
+        *keys,
+        _DATE,
+        *(start.cast(pl.Int64).alias(name) for name, start in starts.items()),
+        *([] if on_day is None else [on_day, pl.col(_DATE).alias(LAST)]),
     )
+    ends = [
+        flagged.filter(start.shift(-1, fill_value=True)).select(
+            *keys, pl.col(_DATE) + pl.duration(days=windows[name]), pl.lit(-1, pl.Int64).alias(name)
+        )
+        for name, start in starts.items()
+    ]
+    changes = pl.concat([ups, *ends], how="diagonal")
+    if at is not None:
+        changes = changes.with_columns(_first_on_or_after(at.unique().sort())).drop_nulls(_DATE)
+    counted = [*windows, *([] if daily is None else [daily])]
+    latest = [] if daily is None else [pl.col(LAST).max()]
     return (
-        pl.concat([starts, ends])
-        .group_by(*keys, _DATE)
-        .agg(pl.col(CHANGE).sum())
+        changes.group_by(*keys, _DATE)
+        .agg(pl.col(counted).sum().cast(pl.Int64), *latest)
         .rename({_DATE: date_col})
     )
+
+
+def _first_on_or_after(dates: pl.Series) -> pl.Expr:
+    """As _DATE: the first of the sorted `dates` on or after it (NULL after the last)."""
+    position = pl.lit(dates).search_sorted(pl.col(_DATE))
+    return pl.lit(dates).get(position, null_on_oob=True).alias(_DATE)
 
 
 def count_at(

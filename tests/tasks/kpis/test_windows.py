@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tasks.kpis.windows import window_distinct, window_sums
+from tasks.kpis.windows import (
+    CHANGE,
+    LAST,
+    count_at,
+    member_coverage,
+    window_distinct,
+    window_sums,
+)
 
 D0 = date(2026, 1, 10)
 
@@ -114,6 +121,47 @@ def test_window_distinct_members_of_several_columns_and_no_keys() -> None:
     assert dict(zip(out["as_of"], out["n"], strict=True)) == {day(0): 2, day(-1): 2, day(-3): 0}
 
 
+def test_member_coverage_counts_each_day_once_and_keeps_the_latest_date() -> None:
+    # EDGE_EVENTS of key a: u1 at -3, -2, 0, +1; u2 at 0 twice (one member-day).
+    #   daily: -3 -> 1, -2 -> 1, 0 -> 2 (u1, u2; the duplicate counts once), +1 -> 1.
+    #   3-day window, runs (gaps <= 3): u1 -3..+1 one run -> +1 at -3, -1 at +1+3 = 4;
+    #   u2 0 -> +1 at 0, -1 at 3.  Net per date: -3 +1, 0 +1, 3 -1, 4 -1.
+    out = (
+        member_coverage(EDGE_EVENTS, ["k"], ["u"], "d", {"w3": 3}, daily="n")
+        .filter(pl.col("k") == "a")
+        .collect()
+    )
+    by_day = {
+        (d - D0).days: (w, n, last) for d, w, n, last in out.select("d", "w3", "n", LAST).rows()
+    }
+    assert by_day == {
+        -3: (1, 1, day(-3)),
+        -2: (0, 1, day(-2)),
+        0: (1, 2, day(0)),
+        1: (0, 1, day(1)),
+        3: (-1, 0, None),
+        4: (-1, 0, None),
+    }
+
+
+def test_member_coverage_summed_into_read_dates() -> None:
+    # The same key a read at -1 and 3 only: rows move to the first read date on or after them
+    # (-3, -2 -> -1; 0, 1, 3 -> 3; 4 is after the last read date: left out).
+    #   at -1: w3 = +1 (the -3 start), n = 2 user-days, latest -2;
+    #   at 3: w3 = +1 (0) - 1 (3) = 0, n = 2 + 1 = 3 user-days, latest +1.
+    at = pl.Series([day(3), day(-1), day(3)])
+    out = (
+        member_coverage(EDGE_EVENTS, ["k"], ["u"], "d", {"w3": 3}, daily="n", at=at)
+        .filter(pl.col("k") == "a")
+        .sort("d")
+        .collect()
+    )
+    assert out.select("d", "w3", "n", LAST).rows() == [
+        (day(-1), 1, 2, day(-2)),
+        (day(3), 0, 3, day(1)),
+    ]
+
+
 def test_window_sums_with_several_keys() -> None:
     # Keys (k, u): a/u1 sums 1 + 2 in the 5-day window ending on 0 (-4..0); a/u2 sums 4; b/u1 8
     # is at -5 (exactly 5 days before: out) -> 0.
@@ -186,3 +234,28 @@ def test_window_distinct_equals_the_naive_pairing(
     got = window_distinct(frame, ["k"], ["u"], "d", spine, days, "n").collect().sort("k", "as_of")
     want = naive_distinct(frame, spine, days).collect().sort("k", "as_of")
     assert_frame_equal(got, want, check_dtypes=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=EVENT_ROWS,
+    at=POINTS,
+    days=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    bucketed=st.booleans(),
+)
+def test_member_coverage_windows_equal_the_naive_pairing(
+    rows: list[tuple[str, str, int, float]],
+    at: list[tuple[str, int]],
+    days: tuple[int, int],
+    bucketed: bool,
+) -> None:
+    # Two windows from one sort, optionally summed into the read dates, each read with count_at.
+    frame, spine = events(rows), points(at)
+    dates = spine.collect()["as_of"] if bucketed else None
+    windows = {"w1": days[0], "w2": days[1]}
+    changes = member_coverage(frame, ["k"], ["u"], "d", windows, daily="n", at=dates)
+    for name, width in windows.items():
+        own = changes.select("k", "d", pl.col(name).alias(CHANGE))
+        got = count_at(own, ["k"], "d", spine, "n").collect().sort("k", "as_of")
+        want = naive_distinct(frame, spine, width).collect().sort("k", "as_of")
+        assert_frame_equal(got, want, check_dtypes=False)
