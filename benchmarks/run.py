@@ -243,7 +243,8 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def loads_group(
     company: Company, work: Path, repeats: int, pg_port: int | None, results: Results
 ) -> None:
-    """Write the saved outputs of the day and year passes into fresh SQLite and PostgreSQL."""
+    """Write the saved outputs of the day and year passes into fresh SQLite and PostgreSQL
+    stores (created and migrated before the clock starts)."""
     print(f"{company.name} loads", flush=True)
     for name in ("day", "year"):
         saved = str(work / company.name / name)
@@ -251,7 +252,7 @@ def loads_group(
             continue
         runs, times = [], 1 if name == "year" else repeats
         for n in range(times):
-            url = f"sqlite:///{work / company.name / f'load-{name}-{n}.db'}"
+            url = migrated(work / company.name / f"load-{name}-{n}.db")
             runs.append(measure({"step": "load", "saved": saved, "url": url}, 1))
         results[f"{company.name}/load/sqlite/{name}"] = _merge(runs)
         if pg_port is None:

@@ -282,28 +282,27 @@ def _insert_rows(
     connection: Connection, table: sa.Table, rows: pl.DataFrame, chunk_size: int
 ) -> None:
     """Insert rows on SQLite through the driver's executemany, `chunk_size` rows per call:
-    the statement is SQLAlchemy's own, the values are bound per row as tuples."""
+    the statement is SQLAlchemy's own, the values are bound per row as tuples. Each chunk is
+    converted on its own, so memory follows the chunk, not the snapshot."""
     columns = [c for c in rows.columns if c in table.c]
     compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=columns)
     order = list(compiled.positiontup or [])
-    values = _sqlite_values(table, rows.select(columns), connection.dialect).select(order)
-    for offset in range(0, values.height, chunk_size):
-        connection.exec_driver_sql(str(compiled), values.slice(offset, chunk_size).rows())
+    for offset in range(0, rows.height, chunk_size):
+        chunk = rows.slice(offset, chunk_size).select(columns)
+        values = _sqlite_values(table, chunk, connection.dialect).select(order)
+        connection.exec_driver_sql(str(compiled), values.rows())
 
 
-def _copy_rows(connection: Connection, table: sa.Table, rows: pl.DataFrame) -> None:
-    """Stream rows into a PostgreSQL table with COPY (CSV, NULL as \\N): the bulk path. JSON
-    columns go in as their canonical text (the insert path's), which PostgreSQL keeps as is."""
+def _copy_rows(
+    connection: Connection, table: sa.Table, rows: pl.DataFrame, chunk_size: int
+) -> None:
+    """Stream rows into a PostgreSQL table with one COPY (CSV, NULL as \\N): the bulk path,
+    written `chunk_size` rows at a time. JSON columns go in as their canonical text (the insert
+    path's), which PostgreSQL keeps as is."""
     if rows.is_empty():
         return
     columns = [c for c in rows.columns if c in table.c]
-    buffer = io.BytesIO()
-    _canonical_json_text(rows.select(columns), _json_text_columns(table, rows)).write_csv(
-        buffer,
-        include_header=False,
-        null_value="\\N",
-        datetime_format="%Y-%m-%dT%H:%M:%S%.f%z",
-    )
+    json_text = _json_text_columns(table, rows)
     statement = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(
         pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
     )
@@ -311,9 +310,20 @@ def _copy_rows(connection: Connection, table: sa.Table, rows: pl.DataFrame) -> N
     assert driver is not None
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(buffer.getvalue())
+            for offset in range(0, rows.height, chunk_size):
+                chunk = rows.slice(offset, chunk_size).select(columns)
+                copy.write(_csv(_canonical_json_text(chunk, json_text)))
     except psycopg.errors.IntegrityError as err:  # same exception type as the insert path
         raise sa.exc.IntegrityError(f"COPY {table.name}", None, err) from err
+
+
+def _csv(rows: pl.DataFrame) -> bytes:
+    """Rows as COPY's CSV: no header, NULL as \\N, timestamps in ISO 8601 with their offset."""
+    buffer = io.BytesIO()
+    rows.write_csv(
+        buffer, include_header=False, null_value="\\N", datetime_format="%Y-%m-%dT%H:%M:%S%.f%z"
+    )
+    return buffer.getvalue()
 
 
 def migration_config() -> Config:
@@ -507,7 +517,7 @@ class MetricsStore:
         delete = sa.delete(table).where(*(table.c[key] == sa.bindparam(f"k_{key}") for key in keys))
         self._execute_chunks(connection, delete, targets)
         if connection.dialect.name == "postgresql":
-            _copy_rows(connection, table, rows)
+            _copy_rows(connection, table, rows, self.chunk_size)
         else:
             _insert_rows(connection, table, rows, self.chunk_size)
 

@@ -231,26 +231,26 @@ def _usage_totals(usage: pl.LazyFrame, dates: pl.Series) -> pl.LazyFrame:
 
 
 def _usage_factors(
-    frame: pl.LazyFrame, usage: pl.LazyFrame, accounts: pl.LazyFrame, tz: str
+    frame: pl.LazyFrame, usage: pl.LazyFrame, accounts: pl.LazyFrame, tz: str, as_of: pl.Series
 ) -> pl.LazyFrame:
     """usage_trend = user-days in the last 30 days / in the 30 before - 1 (NULL without any
     before); seat_activity = distinct users in the last 30 days / in the last 90 (both NULL for
     a pair without usage in the last 90 days); days_since_login.
 
-    The running totals are read at as_of and the two window starts, so they are bucketed to
-    exactly those dates (`_usage_totals`).
+    The running totals are read at the pass's `as_of` dates and the two window starts, so
+    they are bucketed to exactly those dates (`_usage_totals`).
     """
     starts = {"__then": USAGE_RECENT_DAYS, "__first": USAGE_RECENT_DAYS + USAGE_PRIOR_DAYS}
-    as_of = frame.select(pl.col("as_of").unique()).collect().to_series()
     dates = pl.concat([as_of, *(as_of - timedelta(days=d) for d in starts.values())])
     totals = _usage_totals(usage, dates).cache()
-    now = ["user_days", "__recent_users", "__users", LAST]
-    frame = _asof(frame, totals.select("account_id", _AT, *now), "as_of", _AT).drop(_AT)
+    counted = ["user_days", "__recent_users", "__users"]
+    frame = _asof(frame, totals.select("account_id", _AT, *counted, LAST), "as_of", _AT)
+    frame = frame.drop(_AT)
     for name, days in starts.items():
         frame = frame.with_columns(_earlier(days).alias(_LOW))
         frame = _read_totals(frame, totals, _LOW, {"user_days": name}, strict=False)
     frame = _days_since_login(frame.drop(_LOW), accounts, tz)
-    counts = pl.col("user_days", "__recent_users", "__users", "__then", "__first").fill_null(0)
+    counts = pl.col(*counted, *starts).fill_null(0)
     recent = pl.col("user_days") - pl.col("__then")
     prior = pl.col("__then") - pl.col("__first")
     seen = pl.col("__users") > 0
@@ -260,7 +260,7 @@ def _usage_factors(
             pl.when(seen & (prior > 0)).then(recent / prior - 1).alias("usage_trend"),
             pl.when(seen).then(pl.col("__recent_users") / pl.col("__users")).alias("seat_activity"),
         )
-        .drop(*now[:-1], *starts)
+        .drop(*counted, *starts)
     )
 
 
@@ -472,16 +472,17 @@ def factor_values(
     """Raw factor values per (as_of, account_id); a factor whose table is missing has no column,
     one without data for a pair is NULL (count factors are 0 when their table is present).
 
-    The pairs are sorted by as_of and collected once (the usage factors read their dates), and
-    every factor is added as columns of that one frame (backward as-of joins keep its rows in
-    order); other columns of `pairs` are kept.
+    The pairs are sorted by as_of and collected once (the usage factors read at their dates),
+    and every factor is added as columns of that one frame (backward as-of joins keep its rows
+    in order); other columns of `pairs` are kept.
     """
     tz = policy.timezone
-    frame = pairs.sort("as_of").with_columns(local_day_end("as_of", tz).alias(_STATE_END))
-    frame = frame.collect().lazy()
-    frame = _mrr_trend(frame, mrr)
+    sorted_pairs = pairs.sort("as_of").with_columns(local_day_end("as_of", tz).alias(_STATE_END))
+    collected = sorted_pairs.collect()
+    frame = _mrr_trend(collected.lazy(), mrr)
     if inputs.usage is not None:
-        frame = _usage_factors(frame, inputs.usage, inputs.accounts, tz)
+        as_of = collected.get_column("as_of").unique()
+        frame = _usage_factors(frame, inputs.usage, inputs.accounts, tz, as_of)
     if inputs.surveys is not None:
         frame = _survey_factors(frame, inputs.surveys, tz)
     if inputs.tickets is not None:
