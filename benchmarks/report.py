@@ -71,9 +71,9 @@ def machine_section(results: dict[str, Any]) -> list[str]:
         m.get("free", "?").rstrip(),
         "```",
         "",
-        "The machine was shared: other work kept its load average at 4–7 on two cores during",
-        "the runs, so single figures vary by up to 2× between repeats (M direct daily: 6.9 to",
-        "14.9 s). Read the medians, and the ratios, whose two sides ran in the same session.",
+        "Each figure is the median of the repeats (every run's seconds are kept in",
+        "`results.json`), and the two sides of every ratio ran in the same session. Whether the",
+        "machine was otherwise idle is said in the findings below.",
         "",
     ]
 
@@ -202,7 +202,8 @@ def flows_section(results: dict[str, Any]) -> list[str]:
         "## End to end through the flows",
         "",
         "Each flow runs in a fresh process against one `prefect server start` on loopback",
-        "(started once per benchmark run), into an empty SQLite store already migrated: extract",
+        "(started once per benchmark run and warmed up by one unmeasured daily run, as a",
+        "scheduled deployment finds it), into an empty SQLite store already migrated: extract",
         "tasks, validation, compute, load, reconciliation, alerts, the run record and the Prefect",
         "artifacts. `wall` is the client's time from calling the flow to its return. `in tasks`",
         "is the time covered by the flow run's task runs as the Prefect API records them (start",
