@@ -10,7 +10,9 @@ join, so the cost is O((events + rows of `at`) · log) whatever the number of da
   [d, d + days - 1]; a member's overlapping or touching intervals are merged, +1 is added where
   a merged interval starts and -1 the day after it ends, and the running total on `as_of` is
   the number of members with an event in its window (`window_distinct`, or its two halves
-  `coverage_changes` and `count_at` when the changes are to be relabelled before being read).
+  `coverage_changes` and `count_at` when the changes are to be relabelled before being read;
+  `member_coverage` builds several windows' changes from one sort, and can sum them into the
+  dates that will be read, so a pass reading few dates keeps few rows).
 
 Integer sums and counts are exact; float sums carry the rounding of one subtraction of running
 totals (relative noise of about 1e-15 of the running total).
