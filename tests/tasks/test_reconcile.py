@@ -9,8 +9,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from northstar.config import Policy
+from northstar.store.store import MOVEMENT_COLUMNS
 from tasks.kpis.periods import Periods
-from tasks.reconcile import ReconciliationError, compare, source_invoiced
+from tasks.reconcile import MRR_SCHEMA, ReconciliationError, compare, source_invoiced
 
 D = date
 JAN, FEB = D(2025, 1, 1), D(2025, 2, 1)
@@ -43,20 +44,11 @@ FX = pl.DataFrame({"date": [JAN, FEB], "currency": ["EUR", "EUR"], "rate": [1.10
 PERIODS = Periods.of(days=[DAY], months=[JAN, FEB])
 # UTC: January 100 + 70 = 170; February 60 + 30 = 90; day Feb 10 (Jan 12 .. Feb 10) 70 + 60 = 130
 # Tokyo: January 100; February 70 + 60 + 30 = 160; day Feb 10 70 + 60 = 130
-NO_MRR = pl.DataFrame(schema={"account_id": pl.String, "date": pl.Date, "mrr": pl.Float64})
+NO_MRR = pl.DataFrame(schema=MRR_SCHEMA)
 NO_COMPANY = pl.DataFrame(
     schema={"snapshot_date": pl.Date, "grain": pl.String, "mrr": pl.Float64, "date": pl.Date}
 )
-NO_MOVES = pl.DataFrame(
-    schema={
-        "month": pl.Date,
-        "account_id": pl.String,
-        "movement": pl.String,
-        "amount": pl.Float64,
-        "mrr_before": pl.Float64,
-        "mrr_after": pl.Float64,
-    }
-)
+NO_MOVES = pl.DataFrame(schema=MOVEMENT_COLUMNS)
 
 
 def totals(grains: list[str], dates: list[date], amounts: list[float]) -> pl.DataFrame:
