@@ -5,10 +5,11 @@ A user is the pair (account_id, user_id); the input has one row per user per act
 of a month are the means over its calendar days of each day's DAU and trailing-7-day WAU; MAU
 and active minutes cover the trailing policy.usage_window_days (a day) or the calendar month.
 
-Usage is reduced once per account and day (user-days, seconds) or per user (coverage changes of
-the trailing windows), the small results are labelled with their segments, and each snapshot
-reads its trailing window from running totals (`tasks.kpis.windows`) or its calendar month from
-a group-by. The cost grows with the usage rows, not with usage rows × snapshots.
+Usage is reduced once per account and day (seconds, rows) and once per user (distinct users per
+day and the coverage changes of the 7-day and MAU windows, from one sort); the small results are
+labelled with their segments, and each snapshot reads its trailing window from running totals
+(`tasks.kpis.windows`) or its calendar month from a group-by. The cost grows with the usage
+rows, not with usage rows × snapshots.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import DAY, MONTH, Periods
 from tasks.kpis.segments import snapshot_segments, with_segments
-from tasks.kpis.windows import AS_OF, CHANGE, count_at, coverage_changes, window_sums
+from tasks.kpis.windows import AS_OF, CHANGE, LAST, count_at, member_coverage, window_sums
 
 USER = ["account_id", "user_id"]
 WEEK_DAYS = 7
@@ -37,32 +38,40 @@ def _in_reach(usage: pl.LazyFrame, periods: Periods, window_days: int) -> pl.Laz
 
 
 def _segment_days(usage: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
-    """Per (segment, date): distinct active users, active seconds and usage rows (user-days)."""
+    """Per (segment, date): active seconds and usage rows (user-days)."""
     per_account = usage.group_by("account_id", "date").agg(
-        pl.col("user_id").n_unique().cast(pl.Int64).alias("user_days"),
-        pl.col("active_seconds").sum(),
-        pl.len().cast(pl.Int64).alias("active_user_days"),
+        pl.col("active_seconds").sum(), pl.len().cast(pl.Int64).alias("active_user_days")
     )
     return (
         with_segments(per_account, labels)
         .group_by("segment", "date")
-        .agg(pl.col("user_days", "active_seconds", "active_user_days").sum())
+        .agg(pl.col("active_seconds", "active_user_days").sum())
     )
 
 
-def _distinct_users(
-    usage: pl.LazyFrame, labels: pl.LazyFrame, points: pl.LazyFrame, days: int, name: str
-) -> pl.LazyFrame:
-    """(segment, as_of, name): distinct users active in the `days` days to each as_of.
+def _user_coverage(usage: pl.LazyFrame, labels: pl.LazyFrame, window: int) -> pl.LazyFrame:
+    """Per (segment, date): distinct users active on the day (`user_days`) and the coverage
+    changes of the 7-day (`user_weeks`) and MAU (`mau`) windows, from one sort of the usage.
 
-    Coverage changes are built per user once and summed per segment, which is exact because a
-    user belongs to one account and a segment is a set of accounts.
+    The changes are built per user and summed per segment, which is exact because a user belongs
+    to one account and a segment is a set of accounts.
     """
-    changes = coverage_changes(usage, ["account_id"], ["user_id"], "date", days)
-    by_segment = (
-        with_segments(changes, labels).group_by("segment", "date").agg(pl.col(CHANGE).sum())
+    windows = {"user_weeks": WEEK_DAYS, "mau": window}
+    changes = member_coverage(
+        usage, ["account_id"], ["user_id"], "date", windows, daily="user_days"
     )
-    return count_at(by_segment, ["segment"], "date", points, name)
+    return (
+        with_segments(changes.drop(LAST), labels)
+        .group_by("segment", "date")
+        .agg(pl.col("user_days", *windows).sum())
+    )
+
+
+def _distinct_users(coverage: pl.LazyFrame, points: pl.LazyFrame, name: str) -> pl.LazyFrame:
+    """(segment, as_of, name): distinct users of the `name` window (a column of `_user_coverage`)
+    to each as_of."""
+    changes = coverage.select("segment", "date", pl.col(name).alias(CHANGE))
+    return count_at(changes, ["segment"], "date", points, name)
 
 
 def _snapshot_days(day_spine: pl.LazyFrame) -> pl.LazyFrame:
@@ -108,7 +117,7 @@ def _day_points(mau_spine: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _daily_and_weekly_actives(
-    usage: pl.LazyFrame, per_day: pl.LazyFrame, day_spine: pl.LazyFrame, labels: pl.LazyFrame
+    coverage: pl.LazyFrame, day_spine: pl.LazyFrame, labels: pl.LazyFrame
 ) -> pl.LazyFrame:
     """Per snapshot and segment: `user_days` (summed DAU) and `user_weeks` (summed 7-day WAU).
 
@@ -117,17 +126,17 @@ def _daily_and_weekly_actives(
     """
     snapshot_days = _snapshot_days(day_spine)
     points = _segment_points(snapshot_days, labels)
-    weekly = _distinct_users(usage, labels, points, WEEK_DAYS, "user_weeks")
-    daily = _over_snapshot_days(per_day, snapshot_days, ["user_days"])
+    weekly = _distinct_users(coverage, points, "user_weeks")
+    daily = _over_snapshot_days(coverage, snapshot_days, ["user_days"])
     weeks = _over_snapshot_days(weekly.rename({AS_OF: "date"}), snapshot_days, ["user_weeks"])
     return daily.join(weeks, on=KEYS, how="full", coalesce=True)
 
 
 def _window_actives(
-    usage: pl.LazyFrame, mau_spine: pl.LazyFrame, labels: pl.LazyFrame, days: int
+    usage: pl.LazyFrame, coverage: pl.LazyFrame, mau_spine: pl.LazyFrame, labels: pl.LazyFrame
 ) -> pl.LazyFrame:
     """Distinct users active on any day of the window (MAU): trailing days or calendar month."""
-    trailing = _distinct_users(usage, labels, _day_points(mau_spine, labels), days, "mau")
+    trailing = _distinct_users(coverage, _day_points(mau_spine, labels), "mau")
     per_account = (
         usage.select(*USER, pl.col("date").dt.month_start().alias("snapshot_date"))
         .unique()
@@ -222,12 +231,13 @@ def usage_kpis(
     mau_spine = periods.spine(window)
     within = _in_reach(usage, periods, window)
     per_day = _segment_days(within, labels)
+    coverage = _user_coverage(within, labels, window).cache()
     counts = ["user_days", "user_weeks", "mau", "active_seconds", "active_user_days"]
     agg = (
         snapshot_segments(day_spine, labels)
         .join(day_spine.select(*SNAPSHOT, "days"), on=SNAPSHOT)
-        .join(_daily_and_weekly_actives(within, per_day, day_spine, labels), on=KEYS, how="left")
-        .join(_window_actives(within, mau_spine, labels, window), on=KEYS, how="left")
+        .join(_daily_and_weekly_actives(coverage, day_spine, labels), on=KEYS, how="left")
+        .join(_window_actives(within, coverage, mau_spine, labels), on=KEYS, how="left")
         .join(_active_minutes(per_day, mau_spine, labels, window), on=KEYS, how="left")
         .with_columns(pl.col(counts).fill_null(0))
         .with_columns(
