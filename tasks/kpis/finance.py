@@ -61,6 +61,9 @@ def _lookback(spine: pl.LazyFrame) -> pl.LazyFrame:
     return spine.select(*SNAP, pl.date_ranges(first, last, "1mo").alias("month")).explode("month")
 
 
+CHURN_COLUMNS = ["churned_6m", "active_start_6m"]
+
+
 def _monthly_churn(
     monthly: pl.LazyFrame, spine: pl.LazyFrame, labels: pl.LazyFrame
 ) -> pl.LazyFrame:
@@ -78,7 +81,7 @@ def _monthly_churn(
         _lookback(spine)
         .join(per_month, on="month", how="inner")
         .group_by(KEYS)
-        .agg(pl.col("churned_6m", "active_start_6m").sum())
+        .agg(pl.col(CHURN_COLUMNS).sum())
     )
 
 
@@ -86,7 +89,7 @@ def monthly_states(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.La
     """Classified end-of-month account states of the snapshot months and every churn month.
 
     ltv and clv read the same states: a pass computes them once and hands them to
-    `finance_kpis` and `account_clv` as `monthly`.
+    `finance_kpis` and `with_clv` as `monthly`.
     """
     months = Periods.of(months=[*periods.months, *churn_months(periods)])
     return classify(account_states(inputs, months, policy).filter(pl.col("grain") == MONTH))
@@ -247,6 +250,29 @@ def finance_kpis(
     return pl.concat(parts)
 
 
+def with_clv(
+    active: pl.LazyFrame,
+    inputs: KpiInputs,
+    periods: Periods,
+    policy: Policy,
+    *,
+    monthly: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """`active` (SNAP, account_id, mrr, ...) with clv: mrr x 1 / the company's monthly churn.
+
+    The expected remaining lifetime is ltv's: the trailing 6 complete months' company churn;
+    clv is NULL when nothing churned in them. `monthly` is `monthly_states(...)` of the same
+    pass, computed here when not given.
+    """
+    company = segment_labels(inputs.accounts, [])
+    spine = periods.spine(policy.churn_window_days)
+    if monthly is None:
+        monthly = monthly_states(inputs, periods, policy)
+    churn = _monthly_churn(monthly, spine, company).select(*SNAP, *CHURN_COLUMNS)
+    clv = (pl.col("mrr") * _lifetime_months()).alias("clv")
+    return active.join(churn, on=SNAP, how="left").with_columns(clv).drop(CHURN_COLUMNS)
+
+
 def account_clv(
     inputs: KpiInputs,
     periods: Periods,
@@ -254,22 +280,12 @@ def account_clv(
     *,
     monthly: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """(snapshot_date, grain, account_id, clv): account MRR x 1 / the company's monthly churn.
-
-    The expected remaining lifetime is ltv's: the trailing 6 complete months' company churn;
-    clv is NULL when nothing churned in them. `monthly` is `monthly_states(...)` of the same
-    pass, computed here when not given.
-    """
+    """(snapshot_date, grain, account_id, clv) of every active account (`with_clv`)."""
     if inputs.subscriptions is None or not (periods.days or periods.months):
         return pl.LazyFrame(schema=CLV_SCHEMA)
-    company = segment_labels(inputs.accounts, [])
-    spine = periods.spine(policy.churn_window_days)
-    if monthly is None:
-        monthly = monthly_states(inputs, periods, policy)
-    churn = _monthly_churn(monthly, spine, company)
+    active = _active(inputs, periods, policy)
     return (
-        _active(inputs, periods, policy)
-        .join(churn.drop("segment"), on=SNAP, how="left")
-        .select(*SNAP, "account_id", (pl.col("mrr") * _lifetime_months()).alias("clv"))
+        with_clv(active, inputs, periods, policy, monthly=monthly)
+        .select(*SNAP, "account_id", "clv")
         .cast(CLV_SCHEMA)  # type: ignore[arg-type]
     )

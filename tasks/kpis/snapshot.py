@@ -14,7 +14,7 @@ from northstar.metrics import METRICS, REGISTRY, Family, Metric, metrics_of
 from schemas.contract import ENRICHING_TABLES
 from tasks.kpis.billing import billing_kpis
 from tasks.kpis.cohorts import cohort_table
-from tasks.kpis.finance import account_clv, finance_kpis, monthly_states
+from tasks.kpis.finance import finance_kpis, monthly_states, with_clv
 from tasks.kpis.frame import KPI_SCHEMA
 from tasks.kpis.fulfilment import fulfilment_kpis
 from tasks.kpis.health import account_health, health_kpis
@@ -161,12 +161,11 @@ def account_snapshots(
     `health` (`account_health(...)`) has one row per (snapshot_date, account_id).
     """
     assert inputs.active is not None
-    day = inputs.active.filter(pl.col("grain") == DAY).drop("grain")
-    clv = account_clv(inputs, periods, policy, monthly=monthly)
-    clv = clv.filter(pl.col("grain") == DAY).drop("grain")
+    day = inputs.active.filter(pl.col("grain") == DAY)
     return (
-        day.join(inputs.accounts.select("account_id", "segment"), on="account_id", how="left")
-        .join(clv, on=["snapshot_date", "account_id"], how="left")
+        with_clv(day, inputs, periods, policy, monthly=monthly)
+        .drop("grain")
+        .join(inputs.accounts.select("account_id", "segment"), on="account_id", how="left")
         .join(health, on=["snapshot_date", "account_id"], how="left")
         .join(_plans(inputs, periods, policy), on="account_id", how="left")
     )
