@@ -190,8 +190,9 @@ def flows_group(
 ) -> None:
     """The flows end to end into a fresh SQLite store (the backfill once, where the polars year
     pass runs), each split into time in task bodies and engine time, and the daily pipeline
-    core without Prefect. One unmeasured daily run first warms the server up, as a scheduled
-    deployment finds it (its first run after start pays the server's own start-up work)."""
+    core without Prefect, and the daily flow again without flow-run heartbeats (what they cost).
+    One unmeasured daily run first warms the server up, as a scheduled deployment finds it (its
+    first run after start pays the server's own start-up work)."""
     print(f"{company.name} flows", flush=True)
     warm = {"step": "flow", "flow": "daily", "data": str(data), **PASSES["day"]}
     run_once({**warm, "url": migrated(work / company.name / "flow-warm-up.db")}, env)
@@ -205,6 +206,12 @@ def flows_group(
             spec = {"step": "flow", "flow": kind, "data": str(data), "url": url, **periods}
             runs.append(measure(spec, 1, env))
         results[f"{company.name}/flow/{kind}"] = _merge(runs)
+    runs = []
+    for n in range(repeats):
+        url = migrated(work / company.name / f"flow-quiet-{n}.db")
+        spec = {"step": "flow", "flow": "daily", "data": str(data), "url": url, **PASSES["day"]}
+        runs.append(measure({**spec, "heartbeats": False}, 1, env))
+    results[f"{company.name}/flow/daily_no_heartbeats"] = _merge(runs)
     runs = []
     for n in range(repeats):
         url = migrated(work / company.name / f"direct-{n}.db")

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 if TYPE_CHECKING:
+    import polars as pl
     from prefect.client.schemas.objects import TaskRun
+
+    from northstar.config import Policy
+    from tasks.kpis.inputs import KpiInputs
+    from tasks.kpis.periods import Periods
 
 CORE_METRICS = (
     "mrr",
@@ -105,7 +110,8 @@ def polars_pass(spec: dict[str, Any]) -> dict[str, Any]:
     """Files to KPIs with the project's public pieces: plan, read, validate, compute.
 
     Phases are timed separately. With `core` only the tables the core KPI set needs are read
-    (every family whose tables are absent is skipped), so both engines compute the same set.
+    and only the families holding core metrics are computed (`core_kpis`), so both engines
+    compute the same set.
     """
     from northstar.config import Policy
     from northstar.sources import FolderSource
@@ -114,7 +120,7 @@ def polars_pass(spec: dict[str, Any]) -> dict[str, Any]:
     from tasks.extract.plan import plan_reads
     from tasks.kpis.inputs import KpiInputs
     from tasks.kpis.periods import Periods
-    from tasks.kpis.snapshot import compute_snapshots
+    from tasks.kpis.snapshot import SnapshotResult, compute_snapshots
     from tasks.validate import validate_tables
 
     days, months = spine_dates(spec)
@@ -133,7 +139,10 @@ def polars_pass(spec: dict[str, Any]) -> dict[str, Any]:
     validated = validate_tables(raw, reporting_currency=policy.reporting_currency, specs=specs)
     t2 = time.perf_counter()
     inputs = KpiInputs.from_tables({name: v.clean.lazy() for name, v in validated.items()})
-    result = compute_snapshots(inputs, periods, policy, dimensions)
+    if spec.get("core"):
+        result = SnapshotResult(core_kpis(inputs, periods, policy, dimensions), None)
+    else:
+        result = compute_snapshots(inputs, periods, policy, dimensions)
     t3 = time.perf_counter()
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -154,6 +163,32 @@ def polars_pass(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def core_kpis(
+    inputs: KpiInputs, periods: Periods, policy: Policy, dimensions: list[str]
+) -> pl.DataFrame:
+    """The core KPI rows from the families that hold them, called as `compute_snapshots` calls
+    them (revenue and retention share one set of account states), and nothing else: no account
+    health or snapshots, no MRR bridge check, no other family. The families' own other metrics
+    (e.g. support's backlog and SLA rates) are still computed, then left out."""
+    import polars as pl
+
+    from tasks.kpis.retention import retention_kpis
+    from tasks.kpis.revenue import account_states, revenue_kpis
+    from tasks.kpis.segments import segment_labels
+    from tasks.kpis.support import support_kpis
+    from tasks.kpis.surveys import survey_kpis
+
+    labels = segment_labels(inputs.accounts, dimensions).collect().lazy()
+    states = account_states(inputs, periods, policy).collect().lazy()
+    parts = [
+        revenue_kpis(inputs, periods, policy, labels, states=states),
+        retention_kpis(inputs, periods, policy, labels, states=states),
+        survey_kpis(inputs, periods, policy, labels),
+        support_kpis(inputs, periods, policy, labels),
+    ]
+    return pl.concat(parts).filter(pl.col("metric").is_in(CORE_METRICS)).collect()
+
+
 def polars_split(spec: dict[str, Any]) -> dict[str, Any]:
     """The pass read and validated once, then computed in month-aligned parts, one at a time,
     each on its inputs cut to the part's own planned windows (`row_filter` of its reads).
@@ -161,7 +196,6 @@ def polars_split(spec: dict[str, Any]) -> dict[str, Any]:
     Measures what pruning each partition's inputs would save a backfill (the flows' partitions
     read the staged tables whole).
     """
-    import polars as pl
 
     from northstar.config import Policy
     from northstar.sources import FolderSource
@@ -357,23 +391,29 @@ def flow_run(spec: dict[str, Any]) -> dict[str, Any]:
 
     Besides the client's wall time, the flow run's task runs are read back from the API:
     `in_tasks_s` is the time covered by task bodies (concurrent tasks counted once), and
-    `engine_s` the rest of the wall time, which is what Prefect adds around the work.
+    `engine_s` the rest of the wall time, which is what Prefect adds around the work. With
+    `"heartbeats": false` the run emits no flow-run heartbeats (Prefect's default is every 180
+    s), to measure what they cost.
     """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
     from flows.backfill import backfill
     from flows.daily_snapshot import daily_snapshot
     from flows.monthly_close import monthly_close
 
     kind, data, url = spec["flow"], spec["data"], spec["url"]
+    off = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if not spec.get("heartbeats", True) else {}
     base = rss_mb()
-    t0 = time.perf_counter()
-    if kind == "daily":
-        summary = daily_snapshot(date.fromisoformat(spec["days"][0]), source=data, store=url)
-    elif kind == "monthly":
-        summary = monthly_close(date.fromisoformat(spec["months"][0]), source=data, store=url)
-    else:
-        first, last = (date.fromisoformat(d) for d in spec["day_range"])
-        summary = backfill(first, last, source=data, store=url)
-    seconds = time.perf_counter() - t0
+    with temporary_settings(updates=off):
+        t0 = time.perf_counter()
+        if kind == "daily":
+            summary = daily_snapshot(date.fromisoformat(spec["days"][0]), source=data, store=url)
+        elif kind == "monthly":
+            summary = monthly_close(date.fromisoformat(spec["months"][0]), source=data, store=url)
+        else:
+            first, last = (date.fromisoformat(d) for d in spec["day_range"])
+            summary = backfill(first, last, source=data, store=url)
+        seconds = time.perf_counter() - t0
     runs = settled_task_runs(summary.run_id)
     in_tasks = union_seconds((start, end) for _, start, end in runs)
     return {
