@@ -1,5 +1,6 @@
 """End to end against a real `prefect server start` on loopback: deploy deployments/prefect.yaml
-to a process work pool and run it on a worker, then the same through `northstar serve`.
+to a process work pool and run it on a worker, then the same through `northstar serve`, then
+deployments/automations.yaml's crash detection on runs whose heartbeats stop.
 
 Everything that talks to the server runs in subprocesses with their own environment, or inside
 `temporary_settings`, so the session's `prefect_harness` server and other tests are untouched.
@@ -18,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -35,6 +36,10 @@ pytestmark = pytest.mark.prefect
 BIN = Path(sys.executable).parent
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
+AUTOMATIONS_FILE = PROJECT_ROOT / "deployments" / "automations.yaml"
+CRASH_AUTOMATION = "northstar-crash-unresponsive-runs"
+QUICK_WITHIN = timedelta(seconds=10)
+"""The test's copy of the crash automation waits this long instead of 10 minutes."""
 DAILY = "daily_snapshot/daily-snapshot"
 MONTHLY = "monthly_close/monthly-close"
 STARTUP_SECONDS = 90.0
@@ -325,3 +330,129 @@ def _wait_for_served(name: str, timezone: str, serving: subprocess.Popen[bytes],
             return deployment
         time.sleep(1)
     pytest.fail(f"northstar serve did not register {name} in {STARTUP_SECONDS}s:\n{_tail(log)}")
+
+
+def test_automations_yaml_crashes_a_northstar_run_whose_heartbeats_stop(
+    prefect_server: PrefectServer,
+) -> None:
+    _prefect(prefect_server, "automation", "create", "--from-file", str(AUTOMATIONS_FILE))
+    with _api(prefect_server):
+        shipped = _automation(CRASH_AUTOMATION)
+        assert shipped.trigger.within == timedelta(minutes=10)
+        # the same automation waiting 10 s, so the test need not wait 10 minutes
+        quick = shipped.model_copy(
+            update={
+                "name": f"{CRASH_AUTOMATION}-quick",
+                "trigger": shipped.trigger.model_copy(update={"within": QUICK_WITHIN}),
+            }
+        )
+        quick_id = _create_automation(quick)
+        try:
+            ours, theirs = _running_flow_run(["northstar"]), _running_flow_run(["other-team"])
+            _emit_heartbeats(prefect_server, {ours: "northstar", theirs: "other-team"})
+            crashed = _wait_for_state(ours, "CRASHED", timeout=90.0)
+            assert crashed.state.message.startswith("No heartbeat for 10 minutes")
+            assert _state_type(theirs) == "RUNNING"  # other teams' runs are left alone
+        finally:
+            _delete_automation(quick_id)
+
+
+def _automation(name: str) -> Any:
+    """The one automation called `name` on the server."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        found = client.read_automations_by_name(name)
+    assert len(found) == 1, f"{name}: {len(found)} automations"
+    return found[0]
+
+
+def _create_automation(automation: Any) -> UUID:
+    """Create `automation` (a copy of one read back) and return its id."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+
+    core = AutomationCore.model_validate(
+        automation.model_dump(exclude={"id", "created", "updated"})
+    )
+    with get_client(sync_client=True) as client:
+        created: UUID = client.create_automation(core)
+    return created
+
+
+def _delete_automation(automation_id: UUID) -> None:
+    """Remove an automation this test created, so later runs on the server are not crashed."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.delete_automation(automation_id)
+
+
+def _running_flow_run(tags: list[str]) -> UUID:
+    """A flow run with `tags` in Running, as a worker leaves it when it dies mid-run."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    @flow(name="e2e-unresponsive")
+    def unresponsive() -> None:
+        """Never called: the run only needs a flow to belong to."""
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(unresponsive, tags=tags, state=Running())
+    return flow_run.id
+
+
+def _emit_heartbeats(server: PrefectServer, runs: dict[UUID, str]) -> None:
+    """One heartbeat per run, tagged as the engine tags them, then silence (a dead worker).
+
+    Sent from a subprocess with the server's environment, so this process's event client
+    (pointed at the session's test server) is not involved."""
+    code = (
+        "import sys\n"
+        "from prefect.events import emit_event\n"
+        "from prefect.events.worker import EventsWorker\n"
+        "for arg in sys.argv[1:]:\n"
+        "    run, tag = arg.split('=')\n"
+        "    emit_event(\n"
+        "        event='prefect.flow-run.heartbeat',\n"
+        "        resource={'prefect.resource.id': f'prefect.flow-run.{run}'},\n"
+        "        related=[{'prefect.resource.id': f'prefect.tag.{tag}',\n"
+        "                  'prefect.resource.role': 'tag'}],\n"
+        "    )\n"
+        "EventsWorker.drain_all(timeout=30)\n"
+    )
+    args = [f"{run}={tag}" for run, tag in runs.items()]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _state_type(flow_run_id: UUID) -> str:
+    """The flow run's current state type, e.g. RUNNING."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run_id).state
+    return "NONE" if state is None else state.type.value
+
+
+def _wait_for_state(flow_run_id: UUID, state_type: str, *, timeout: float) -> Any:
+    """The flow run once it reaches `state_type` (bounded wait; fails with its last state)."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            flow_run = client.read_flow_run(flow_run_id)
+            if flow_run.state is not None and flow_run.state.type.value == state_type:
+                return flow_run
+            if time.monotonic() > deadline:
+                pytest.fail(f"flow run not {state_type} after {timeout} s: {flow_run.state}")
+            time.sleep(1)
