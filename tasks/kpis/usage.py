@@ -231,7 +231,7 @@ def usage_kpis(
     mau_spine = periods.spine(window)
     within = _in_reach(usage, periods, window)
     per_day = _segment_days(within, labels)
-    coverage = _user_coverage(within, labels, window).cache()
+    coverage = _user_coverage(within, labels, window).cache()  # read for DAU, WAU and MAU
     counts = ["user_days", "user_weeks", "mau", "active_seconds", "active_user_days"]
     agg = (
         snapshot_segments(day_spine, labels)

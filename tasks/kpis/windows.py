@@ -9,10 +9,10 @@ join, so the cost is O((events + rows of `at`) · log) whatever the number of da
 * distinct members use coverage intervals: an event on day d counts for every as_of in
   [d, d + days - 1]; a member's overlapping or touching intervals are merged, +1 is added where
   a merged interval starts and -1 the day after it ends, and the running total on `as_of` is
-  the number of members with an event in its window (`window_distinct`, or its two halves
-  `coverage_changes` and `count_at` when the changes are to be relabelled before being read;
-  `member_coverage` builds several windows' changes from one sort, and can sum them into the
-  dates that will be read, so a pass reading few dates keeps few rows).
+  the number of members with an event in its window. `member_coverage` builds the changes of
+  several windows from one sort (and can sum them into the dates that will be read, so a pass
+  reading few dates keeps few rows); being additive, they can be relabelled (e.g. account ->
+  segment) and summed before `count_at` reads them.
 
 Integer sums and counts are exact; float sums carry the rounding of one subtraction of running
 totals (relative noise of about 1e-15 of the running total).
@@ -85,19 +85,6 @@ def _member_changes(columns: list[str]) -> pl.Expr:
     )
 
 
-def coverage_changes(
-    events: pl.LazyFrame, keys: list[str], members: list[str], date_col: str, days: int
-) -> pl.LazyFrame:
-    """(keys, date_col, change): +1/-1 where a member's `days`-day window coverage starts/ends.
-
-    Sorted by member and date, a run of a member's dates at most `days` apart covers every as_of
-    from its first date to its last date + days - 1. Summed up to an as_of (see `count_at`), the
-    changes count the distinct members with an event in its window; being additive, they can be
-    relabelled (e.g. account -> segment) and summed before they are read.
-    """
-    return member_coverage(events, keys, members, date_col, {CHANGE: days})
-
-
 def member_coverage(
     events: pl.LazyFrame,
     keys: list[str],
@@ -109,7 +96,7 @@ def member_coverage(
     at: pl.Series | None = None,
 ) -> pl.LazyFrame:
     """(keys, date_col, one change column per window of `windows` [, daily, LAST]) per key and
-    date: each window column holds `coverage_changes` for its number of days; `daily`, when
+    date: each window column holds the coverage changes of its number of days; `daily`, when
     named, counts the distinct members with an event on the date, and LAST is its latest date.
 
     One sort of the events serves every window, and duplicate events need no `unique` first (a
@@ -167,17 +154,3 @@ def count_at(
     totals = _running_totals(daily, keys, [CHANGE])
     found = _read_at(at.select(*keys, AS_OF), totals, keys, AS_OF, [CHANGE])
     return found.select(*keys, AS_OF, pl.col(CHANGE).alias(name))
-
-
-def window_distinct(
-    events: pl.LazyFrame,
-    keys: list[str],
-    members: list[str],
-    date_col: str,
-    at: pl.LazyFrame,
-    days: int,
-    name: str,
-) -> pl.LazyFrame:
-    """Per row of `at` (keys + as_of), as `name`: distinct members with an event in the window."""
-    changes = coverage_changes(events, keys, members, date_col, days)
-    return count_at(changes, keys, date_col, at, name)

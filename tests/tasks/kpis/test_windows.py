@@ -9,14 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tasks.kpis.windows import (
-    CHANGE,
-    LAST,
-    count_at,
-    member_coverage,
-    window_distinct,
-    window_sums,
-)
+from tasks.kpis.windows import CHANGE, LAST, count_at, member_coverage, window_sums
 
 D0 = date(2026, 1, 10)
 
@@ -33,6 +26,15 @@ def events(rows: list[tuple[str, str, int, float]]) -> pl.LazyFrame:
         schema={"k": pl.String, "u": pl.String, "d": pl.Date, "v": pl.Float64, "one": pl.Int64},
         orient="row",
     )
+
+
+def distinct(
+    rows: pl.LazyFrame, keys: list[str], members: list[str], at: pl.LazyFrame, days: int
+) -> pl.LazyFrame:
+    """(keys, as_of, n): distinct members with an event in the `days`-day window to each as_of,
+    as the KPI families read them: one window's coverage changes, summed up to each as_of."""
+    changes = member_coverage(rows, keys, members, "d", {CHANGE: days})
+    return count_at(changes, keys, "d", at, "n")
 
 
 def points(rows: list[tuple[str, int]]) -> pl.LazyFrame:
@@ -90,15 +92,15 @@ def test_window_sums_at_the_window_edges() -> None:
     }
 
 
-def test_window_distinct_at_the_window_edges() -> None:
+def test_distinct_count_at_the_window_edges() -> None:
     # At D0: a has u1 (-2, 0) and u2 (0, duplicated) -> 2; b's only event is 10 days back -> 0;
     # c has no events -> 0; at -5, a's window -7..-5 is empty -> 0; at +2 (0..2): u1 (0, 1), u2 -> 2.
-    out = window_distinct(EDGE_EVENTS, ["k"], ["u"], "d", EDGE_POINTS, 3, "n")
+    out = distinct(EDGE_EVENTS, ["k"], ["u"], EDGE_POINTS, 3)
     assert out.collect_schema().names() == ["k", "as_of", "n"]
     assert by_point(out, "n") == {("a", 0): 2, ("b", 0): 0, ("c", 0): 0, ("a", -5): 0, ("a", 2): 2}
 
 
-def test_window_distinct_over_gaps_between_a_members_days() -> None:
+def test_distinct_count_over_gaps_between_a_members_days() -> None:
     # One member active at 0, 2, 6 and 9; a 3-day window ending on d holds d-2 .. d, so day x
     # covers as_of x .. x+2: 0 -> 0..2, 2 -> 2..4, 6 -> 6..8, 9 -> 9..11.
     #   gap 2 (0 -> 2): overlapping cover; gap 4 = days + 1 (2 -> 6): as_of 5 is uncovered;
@@ -106,18 +108,18 @@ def test_window_distinct_over_gaps_between_a_members_days() -> None:
     # as_of -1 .. 12: 0, then 1 for 0..4, 0 for 5, 1 for 6..11, 0 for 12.
     rows = events([("a", "u", o, 1.0) for o in (0, 2, 6, 9)])
     offsets = range(-1, 13)
-    out = window_distinct(rows, ["k"], ["u"], "d", points([("a", o) for o in offsets]), 3, "n")
+    out = distinct(rows, ["k"], ["u"], points([("a", o) for o in offsets]), 3)
     expected = [0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0]
     assert by_point(out, "n") == {("a", o): n for o, n in zip(offsets, expected, strict=True)}
 
 
-def test_window_distinct_members_of_several_columns_and_no_keys() -> None:
+def test_distinct_count_of_members_of_several_columns_and_no_keys() -> None:
     # With no keys every event counts for every as_of; the member is the pair (k, u), so a/u1 and
     # b/u1 are two members. 2-day window ending on 0 holds -1 and 0:
     #   a/u1 at 0, b/u1 at -1, a/u2 at -2 (out) -> 2. Ending on -1 (-2, -1): b/u1, a/u2 -> 2.
     rows = events([("a", "u1", 0, 1.0), ("b", "u1", -1, 1.0), ("a", "u2", -2, 1.0)])
     at = pl.LazyFrame({"as_of": [day(0), day(-1), day(-3)]})
-    out = window_distinct(rows, [], ["k", "u"], "d", at, 2, "n").collect()
+    out = distinct(rows, [], ["k", "u"], at, 2).collect()
     assert dict(zip(out["as_of"], out["n"], strict=True)) == {day(0): 2, day(-1): 2, day(-3): 0}
 
 
@@ -227,11 +229,11 @@ def test_window_sums_equal_the_naive_pairing(
 
 @settings(max_examples=200, deadline=None)
 @given(rows=EVENT_ROWS, at=POINTS, days=st.integers(1, 9))
-def test_window_distinct_equals_the_naive_pairing(
+def test_distinct_count_equals_the_naive_pairing(
     rows: list[tuple[str, str, int, float]], at: list[tuple[str, int]], days: int
 ) -> None:
     frame, spine = events(rows), points(at)
-    got = window_distinct(frame, ["k"], ["u"], "d", spine, days, "n").collect().sort("k", "as_of")
+    got = distinct(frame, ["k"], ["u"], spine, days).collect().sort("k", "as_of")
     want = naive_distinct(frame, spine, days).collect().sort("k", "as_of")
     assert_frame_equal(got, want, check_dtypes=False)
 
