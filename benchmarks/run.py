@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,9 @@ MONTH = date(2025, 12, 1)
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
 YEAR_MONTHS = [date(2025, m, 1) for m in range(1, 13)]
 SAMPLED_DAYS = [date(2025, m, 15) for m in range(1, 13)]
-"""The single-day runs measured: one day a month, scaled to 365 (the runs are alike)."""
+"""The single-day runs measured at M and L: one day a month, scaled to 365 (the runs are alike)."""
+EVERY_DAY_SCALES = ("S",)
+"""Scales whose year runs as all 365 single days (S: about 5 minutes; L's would take hours)."""
 GROUPS = ("compute", "singles", "flows", "loads", "history")
 PHASES = ("read_s", "validate_s", "kpis_s", "load_s", "in_tasks_s", "engine_s")
 """Per-phase figures a step may report; each is kept as its median over repeats."""
@@ -176,12 +178,17 @@ def compute_group(
 
 
 def singles_group(company: Company, data: Path, work: Path, results: Results) -> None:
-    """The year as single-day runs: one day a month, scaled to 365 days (the runs are alike)."""
-    days = {"days": [d.isoformat() for d in SAMPLED_DAYS]}
+    """The year as single-day runs: all 365 at EVERY_DAY_SCALES, else one day a month scaled
+    to 365 days (the runs are alike)."""
+    first, last = YEAR
+    every = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    sample = every if company.name in EVERY_DAY_SCALES else SAMPLED_DAYS
+    days = {"days": [d.isoformat() for d in sample]}
     spec = {"step": "days", "data": str(data), "out": str(work / company.name / "single"), **days}
     print(f"{company.name} single days", flush=True)
     figures = measure(spec, 1)
-    figures["year_seconds"] = figures["seconds"] * 365 / len(SAMPLED_DAYS)
+    figures["year_seconds"] = figures["seconds"] * len(every) / len(sample)
+    figures["days_run"] = len(sample)
     results[f"{company.name}/singles"] = figures
 
 
