@@ -216,20 +216,11 @@ def source_invoiced(
     )
 
 
-def _select(
-    store: MetricsStore, statement: sa.Select[tuple[object, ...]], schema: dict[str, pl.DataType]
-) -> pl.DataFrame:
-    """Rows of one bound-parameter select as a typed frame."""
-    with store.engine.connect() as connection:
-        rows = connection.execute(statement).all()
-    return pl.DataFrame(rows, schema=schema, orient="row")
-
-
 def stored_account_mrr(store: MetricsStore, days: Sequence[date]) -> pl.DataFrame:
     """(account_id, date, mrr) from account_snapshots on the given days."""
     c = t.account_snapshots.c
     statement = sa.select(c.account_id, c.snapshot_date, c.mrr).where(c.snapshot_date.in_(days))
-    return _select(store, statement, MRR_SCHEMA)
+    return store.read_frame(statement, MRR_SCHEMA)
 
 
 def _stored_company(store: MetricsStore, periods: Periods, metric: str) -> pl.DataFrame:
@@ -242,7 +233,7 @@ def _stored_company(store: MetricsStore, periods: Periods, metric: str) -> pl.Da
         sa.tuple_(c.grain, c.snapshot_date).in_(keys),
     )
     schema = {"snapshot_date": pl.Date(), "grain": pl.String(), metric: pl.Float64()}
-    return _select(store, statement, schema) if keys else pl.DataFrame(schema=schema)
+    return store.read_frame(statement, schema) if keys else pl.DataFrame(schema=schema)
 
 
 def stored_company_mrr(store: MetricsStore, periods: Periods) -> pl.DataFrame:
@@ -265,7 +256,7 @@ def stored_movements(store: MetricsStore, months: Sequence[date]) -> pl.DataFram
     """Movements of the given months (first days): amount, mrr_before, mrr_after."""
     c = t.mrr_movements.c
     statement = sa.select(*(c[name] for name in MOVEMENT_COLUMNS)).where(c.month.in_(months))
-    return _select(store, statement, MOVEMENT_COLUMNS)
+    return store.read_frame(statement, MOVEMENT_COLUMNS)
 
 
 def _differences(

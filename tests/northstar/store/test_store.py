@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
-from northstar.store import MetricsStore, normalize_url
+from northstar.store import MetricsStore, normalize_url, tables
 from tasks.kpis.frame import KPI_SCHEMA
 
 KPI_INPUT = {
@@ -317,6 +317,27 @@ def test_latest_snapshot_date(store: MetricsStore) -> None:
     store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A))
     assert store.latest_snapshot_date("day") == JAN31
     assert store.latest_snapshot_date("month") == JAN1
+
+
+def test_read_frame_reads_driver_values_into_the_given_types(store: MetricsStore) -> None:
+    # The January movements of MOVES_A through a bound IN list: a1 (mrr_after 100) and a2 (80),
+    # the month (ISO text on SQLite, a date on PostgreSQL) read back as a Date.
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A), movements=moves(MOVES_A))
+    c = tables.mrr_movements.c
+    statement = (
+        sa.select(c.month, c.account_id, c.mrr_after)
+        .where(c.month.in_([JAN1]))
+        .order_by(c.account_id)
+    )
+    schema = {"month": pl.Date(), "account_id": pl.String(), "mrr_after": pl.Float64()}
+    got = store.read_frame(statement, schema)
+    assert got.schema == pl.Schema(schema)
+    assert got.rows() == [(JAN1, "a1", 100.0), (JAN1, "a2", 80.0)]
+    none = store.read_frame(statement.where(c.account_id == "zz"), schema)
+    assert none.height == 0
+    assert none.schema == pl.Schema(schema)
+    with pytest.raises(TypeError, match="read_frame reads"):
+        store.read_frame(statement, {**schema, "mrr_after": pl.Datetime("us", "UTC")})
 
 
 def test_read_table_rejects_unknown_name(store: MetricsStore) -> None:
