@@ -196,7 +196,6 @@ def polars_split(spec: dict[str, Any]) -> dict[str, Any]:
     Measures what pruning each partition's inputs would save a backfill (the flows' partitions
     read the staged tables whole).
     """
-
     from northstar.config import Policy
     from northstar.sources import FolderSource
     from schemas.contract import TABLES
