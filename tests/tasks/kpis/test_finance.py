@@ -11,7 +11,7 @@ import pytest
 
 from northstar.config import Policy
 from schemas.contract import ACCOUNTS, COSTS, FX_RATES, SUBSCRIPTIONS
-from tasks.kpis.finance import account_clv, churn_months, finance_kpis
+from tasks.kpis.finance import account_clv, churn_months, finance_kpis, with_clv
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods
 from tasks.kpis.revenue import account_states
@@ -267,6 +267,26 @@ def test_clv_of_two_accounts() -> None:
     assert clv["a3"] == pytest.approx(3000.0)
     assert clv["a4"] == pytest.approx(1000.0)
     assert out.columns == ["snapshot_date", "grain", "account_id", "clv"]
+
+
+def test_with_clv_adds_clv_to_the_rows_it_is_given() -> None:
+    # The June close rows of a3 (MRR 150) and a4 (MRR 50), as account snapshots hand them over
+    # with a column of their own: the same 20-month lifetime as above -> 3,000 and 1,000, and
+    # the rows and their columns are kept as they were.
+    rows = pl.LazyFrame(
+        {
+            "snapshot_date": [JUN, JUN],
+            "grain": ["month", "month"],
+            "account_id": ["a3", "a4"],
+            "mrr": [150.0, 50.0],
+            "kept": ["x", "y"],
+        }
+    )
+    out = with_clv(rows, CHURN_BOOK, Periods.of(months=[JUN]), POLICY).collect()
+    assert out.columns == ["snapshot_date", "grain", "account_id", "mrr", "kept", "clv"]
+    assert out["account_id"].to_list() == ["a3", "a4"]
+    assert out["kept"].to_list() == ["x", "y"]
+    assert out["clv"].to_list() == [pytest.approx(3000.0), pytest.approx(1000.0)]
 
 
 def test_clv_is_null_without_churn() -> None:
