@@ -22,6 +22,7 @@ from datetime import datetime
 import polars as pl
 
 from northstar.config import AlertRule
+from northstar.store.json_text import struct_json
 
 KEY = ("rule", "subject")
 STATE_KEY = ("rule", "subject", "period")
@@ -152,10 +153,9 @@ def _account_observations(
         extras += [pl.col(src).alias(dst) for src, dst in HEALTH_TRENDS.items() if src in columns]
     if "health_factors" in columns:
         factors = pl.col("health_factors")
+        dtype = accounts.collect_schema()["health_factors"]
         as_text = (
-            factors.struct.json_encode()
-            if isinstance(accounts.collect_schema()["health_factors"], pl.Struct)
-            else factors.cast(pl.String)
+            struct_json(factors, dtype) if isinstance(dtype, pl.Struct) else factors.cast(pl.String)
         )
         extras.append(as_text.alias("factors"))
     keys = ["account_id"]

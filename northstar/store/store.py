@@ -31,6 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from northstar.store import tables as t
+from northstar.store.json_text import struct_json
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEFAULT_CHUNK_SIZE = 5_000
@@ -167,6 +168,13 @@ def create_store_engine(url: URL) -> Engine:
     return engine
 
 
+def _factor_structs(accounts: pl.DataFrame) -> dict[str, pl.DataType]:
+    """health_factors keeps its type when the pipeline hands it over as a struct (encoded to
+    JSON text on write); text from other writers is conformed to String as usual."""
+    dtype = accounts.schema.get("health_factors")
+    return {"health_factors": dtype} if isinstance(dtype, pl.Struct) else {}
+
+
 def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
     """The frame's required columns, cast to the store's types, NaN stored as NULL."""
     missing = [name for name in schema if name not in frame.columns]
@@ -236,6 +244,17 @@ def _json_text_columns(table: sa.Table, rows: pl.DataFrame) -> list[str]:
     ]
 
 
+def _encoded_structs(table: sa.Table, rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows with the table's JSON columns held as structs encoded to canonical text by
+    polars (`struct_json`): no per-document parsing, unlike text from other writers."""
+    structs = {
+        c.name: dtype
+        for c in table.columns
+        if isinstance(c.type, sa.JSON) and isinstance(dtype := rows.schema.get(c.name), pl.Struct)
+    }
+    return rows.with_columns(struct_json(pl.col(n), d).alias(n) for n, d in structs.items())
+
+
 def _canonical(document: str) -> str | None:
     """One JSON document as the insert path stores it; JSON null becomes SQL NULL there too."""
     value = orjson.loads(document)
@@ -275,6 +294,7 @@ def _sqlite_values(table: sa.Table, rows: pl.DataFrame, dialect: sa.Dialect) -> 
     functions: dict[str, Callable[[Any], Any]] = {
         name: _canonical for name in _json_text_columns(table, rows)
     }
+    rows = _encoded_structs(table, rows)
     for name, dtype in rows.schema.items():
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if dtype.is_temporal() and process is not None:
@@ -316,7 +336,7 @@ def _copy_rows(
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for offset in range(0, rows.height, chunk_size):
                 chunk = rows.slice(offset, chunk_size).select(columns)
-                copy.write(_csv(_canonical_json_text(chunk, json_text)))
+                copy.write(_csv(_canonical_json_text(_encoded_structs(table, chunk), json_text)))
     except psycopg.errors.IntegrityError as err:  # same exception type as the insert path
         raise sa.exc.IntegrityError(f"COPY {table.name}", None, err) from err
 
@@ -480,7 +500,7 @@ class MetricsStore:
                     for name, dtype in HEALTH_COLUMNS.items()
                     if name not in accounts.columns
                 ),
-                {**ACCOUNT_COLUMNS, **HEALTH_COLUMNS},
+                {**ACCOUNT_COLUMNS, **HEALTH_COLUMNS, **_factor_structs(accounts)},
                 "accounts",
             ).with_columns(**stamp)
         )

@@ -4,11 +4,12 @@ metrics health_avg, accounts_red / accounts_yellow / accounts_green and mrr_at_r
 A score is the weighted mean of factor scores: each factor's raw value (docs/health.md) maps to
 0-100 by linear interpolation between its band points (flat outside), and the weights are
 normalised over the factors the account has data for. Every score carries its factor values,
-scores, weights and contributions as JSON, so "why is this account red" is answered from the
-store. All snapshots of a pass are scored at once, never looped over: each factor is read off a
-per-account running total (or latest event) with a backward as-of join at every (as_of,
-account_id) pair, so it costs O((pairs + events) · log) whatever the number of snapshots. A
-score only reads data known by the end of its as_of date (local dates in `policy.timezone`).
+scores, weights and contributions (a struct the store keeps as JSON text), so "why is this
+account red" is answered from the store. All snapshots of a pass are scored at once, never
+looped over: each factor is read off a per-account running total (or latest event) with a
+backward as-of join at every (as_of, account_id) pair, so it costs O((pairs + events) · log)
+whatever the number of snapshots. A score only reads data known by the end of its as_of date
+(local dates in `policy.timezone`).
 """
 
 from __future__ import annotations
@@ -499,20 +500,27 @@ def factor_values(
     )
 
 
-def _fragment(factor: HealthFactor, weight: pl.Expr) -> pl.Expr:
-    """One factor's JSON member, NULL (left out of the object) when the factor has no value."""
+FACTOR_FIELDS = ("value", "score", "weight", "contribution")
+"""What health_factors holds per factor with a value."""
+
+
+def factors_dtype(factors: list[HealthFactor]) -> pl.DataType:
+    """health_factors' type: a struct with one struct of FACTOR_FIELDS per factor."""
+    member = pl.Struct({name: pl.Float64 for name in FACTOR_FIELDS})
+    return pl.Struct({f.name: member for f in factors})
+
+
+def _factor_member(factor: HealthFactor, weight: pl.Expr) -> pl.Expr:
+    """One factor's value, score, weight and contribution; NULL when the factor has no value."""
     raw = pl.col(factor.name).cast(pl.Float64)
     score = band_score(raw, factor.points)
-    parts = [
-        (f'"{factor.name}":{{"value":', raw),
-        (',"score":', score),
-        (',"weight":', weight),
-        (',"contribution":', weight * score),
-    ]
-    pieces: list[pl.Expr] = []
-    for label, value in parts:
-        pieces += [pl.lit(label), value.cast(pl.String)]
-    return pl.concat_str([*pieces, pl.lit("}")])
+    member = pl.struct(
+        raw.alias("value"),
+        score.alias("score"),
+        weight.alias("weight"),
+        (weight * score).alias("contribution"),
+    )
+    return pl.when(raw.is_not_null()).then(member).alias(factor.name)
 
 
 _TOTAL_WEIGHT = "_total_weight"
@@ -549,25 +557,13 @@ def _score(factors: list[HealthFactor]) -> pl.Expr:
     return pl.when(pl.col(_TOTAL_WEIGHT) > 0).then(pl.sum_horizontal(contributions))
 
 
-def _factors_json(factors: list[HealthFactor]) -> pl.Expr:
-    """The JSON object of the factors with a value (value, score, weight, contribution)."""
+def _factors(factors: list[HealthFactor]) -> pl.Expr:
+    """The factors with a value, as a struct of `_factor_member`s (the store writes it as JSON
+    text, factors without a value left out); NULL when no factor has a value."""
     if not factors:
         return pl.lit(None, pl.String)
-    members = pl.concat_str(
-        [_fragment(f, _weight(f)) for f in factors], separator=",", ignore_nulls=True
-    )
-    return pl.when(pl.col(_TOTAL_WEIGHT) > 0).then(
-        pl.concat_str([pl.lit("{"), members, pl.lit("}")])
-    )
-
-
-def score_factors(values: pl.LazyFrame, model: HealthModel) -> pl.LazyFrame:
-    """(as_of, account_id, health_score, health_factors): weights normalised over the factors
-    with a value; contributions (weight x score) sum to the score, NULL when none has a value."""
-    factors = _model_factors(values, model)
-    return _with_total_weight(values, factors).select(
-        *PAIR, _score(factors).alias("health_score"), _factors_json(factors).alias("health_factors")
-    )
+    members = [_factor_member(f, _weight(f)) for f in factors]
+    return pl.when(pl.col(_TOTAL_WEIGHT) > 0).then(pl.struct(members))
 
 
 def _with_trends(current: pl.LazyFrame, scores: pl.LazyFrame) -> pl.LazyFrame:
@@ -587,15 +583,20 @@ def _with_trends(current: pl.LazyFrame, scores: pl.LazyFrame) -> pl.LazyFrame:
     return current
 
 
+def _health_schema(factors: list[HealthFactor]) -> dict[str, pl.DataType]:
+    """HEALTH_SCHEMA with health_factors as the struct of these factors (text NULL if none)."""
+    return {**HEALTH_SCHEMA, "health_factors": factors_dtype(factors)} if factors else HEALTH_SCHEMA
+
+
 def account_health(
     inputs: KpiInputs, periods: Periods, policy: Policy, model: HealthModel
 ) -> pl.LazyFrame:
-    """Per state date and active account: health_score, health_band, health_factors (JSON),
+    """Per state date and active account: health_score, health_band, health_factors (struct),
     churn_risk = 1 - score / 100, and the 7- and 30-day trends.
 
     Rows are keyed by the state date: a day snapshot's date, a monthly snapshot's last day.
     Needs the active accounts (`inputs.active`); without them there are no rows. Every pair is
-    scored on one frame sorted by as_of; the JSON text is built for the snapshot rows only.
+    scored on one frame sorted by as_of; the factors struct is built for the snapshot rows only.
     """
     if inputs.active is None or not (periods.days or periods.months):
         return pl.LazyFrame(schema=HEALTH_SCHEMA)
@@ -613,12 +614,12 @@ def account_health(
             "account_id",
             score,
             health_band(score, model).alias("health_band"),
-            _factors_json(factors).alias("health_factors"),
+            _factors(factors).alias("health_factors"),
             (1 - score / 100).clip(0.0, 1.0).alias("churn_risk"),
             "health_trend_7d",
             "health_trend_30d",
         )
-        .cast(HEALTH_SCHEMA)  # type: ignore[arg-type]
+        .cast(_health_schema(factors))  # type: ignore[arg-type]
     )
 
 

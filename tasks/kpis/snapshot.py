@@ -186,7 +186,8 @@ def merge_results(results: Sequence[SnapshotResult]) -> SnapshotResult:
     """One result from the results of disjoint partitions of a pass."""
     kpis = pl.concat([r.kpis for r in results], how="vertical_relaxed")
     movements = [r.movements for r in results if r.movements is not None]
-    accounts = [r.accounts for r in results if r.accounts is not None]
+    # an empty partition's health_factors is text, the others' a struct: leave it out
+    accounts = [r.accounts for r in results if r.accounts is not None and r.accounts.height]
     skipped = results[0].skipped if results else []
     return SnapshotResult(
         kpis.sort("grain", "snapshot_date", "metric", "segment"),

@@ -515,3 +515,38 @@ def test_backends_store_the_same_json_text(sqlite_url: str, pg_url: str) -> None
         stored = store.read_table("account_snapshots")["health_factors"].to_list()
         store.dispose()
         assert stored == [canonical, None], url
+
+
+@pytest.mark.postgres
+def test_factor_structs_are_stored_as_the_same_canonical_text(sqlite_url: str, pg_url: str) -> None:
+    # the pipeline hands health_factors over as a struct (NULL members are factors or fields
+    # without a value): both backends store the text the previous test stores for the same
+    # document given as text
+    canonical = '{"csat":{"score":1e-7},"nps":{"value":0.00001,"weight":0.4}}'
+    member = pl.Struct({"score": pl.Float64, "value": pl.Float64, "weight": pl.Float64})
+    factors = pl.Series(
+        "health_factors",
+        [
+            {"nps": {"score": None, "value": 1e-05, "weight": 0.4}, "csat": {"score": 1e-07}},
+            None,
+        ],
+        dtype=pl.Struct({"nps": member, "csat": member}),
+    )
+    accounts = pl.DataFrame(
+        {
+            "snapshot_date": [JAN31, JAN31],
+            "account_id": ["A1", "A2"],
+            "mrr": [100.0, 50.0],
+            "plan": ["pro", "pro"],
+            "segment": ["SMB", "SMB"],
+            "clv": [None, None],
+        },
+        schema_overrides={"clv": pl.Float64},
+    ).with_columns(factors)
+    empty = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+    for url in (sqlite_url, pg_url):
+        store = MetricsStore(url)
+        store.write_snapshot(run_id="r1", policy_hash="h", kpis=empty, accounts=accounts)
+        stored = store.read_table("account_snapshots")["health_factors"].to_list()
+        store.dispose()
+        assert stored == [canonical, None], url

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from northstar.config import HealthFactor, HealthModel, Policy
+from northstar.store.json_text import struct_json
 from tasks.kpis.health import account_health, band_score, health_band, health_kpis
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods
@@ -200,8 +201,13 @@ INPUTS = KpiInputs(
 
 
 def scores(inputs: KpiInputs, model: HealthModel = MODEL) -> dict[str, dict[str, Any]]:
-    """account_id -> its row of account_health on DAY."""
+    """account_id -> its row of account_health on DAY, health_factors as the store's JSON text."""
     frame = account_health(inputs, Periods.of(days=[DAY]), POLICY, model).collect()
+    dtype = frame.schema["health_factors"]
+    if isinstance(dtype, pl.Struct):
+        frame = frame.with_columns(
+            struct_json(pl.col("health_factors"), dtype).alias("health_factors")
+        )
     return {row["account_id"]: row for row in frame.iter_rows(named=True)}
 
 
@@ -237,7 +243,7 @@ def test_factor_values_scores_and_contributions_by_hand() -> None:
         "mrr_trend": (-0.15, 35.0, 0.10),
         "days_since_login": (7.0, 80.0, 0.15),
     }
-    assert list(a) == list(expected)
+    assert set(a) == set(expected)
     for name, (value, score, weight) in expected.items():
         assert a[name]["value"] == pytest.approx(value), name
         assert a[name]["score"] == pytest.approx(score), name
@@ -258,7 +264,15 @@ def test_missing_factors_are_left_out_and_weights_renormalised() -> None:
     # 0.25, 0.125, 0.25, 0.375: score 25 + 12.5 + 25 + 0 = 62.5.
     assert set(b) == {"urgent_tickets", "sla_breaches", "late_invoices", "days_since_login"}
     assert b["days_since_login"]["value"] == 90.0
-    assert [b[f]["weight"] for f in b] == pytest.approx([0.25, 0.125, 0.25, 0.375])
+    weights = {name: factor["weight"] for name, factor in b.items()}
+    assert weights == pytest.approx(
+        {
+            "urgent_tickets": 0.25,
+            "sla_breaches": 0.125,
+            "late_invoices": 0.25,
+            "days_since_login": 0.375,
+        }
+    )
     assert rows["B"]["health_score"] == pytest.approx(62.5)
     # C: urgent 1 -> 50, sla 0 -> 100, late 2 -> 0, mrr_trend 0 -> 70, days 90 (capped) -> 0;
     # weights 0.1 .05 .1 .1 .15 / 0.5 = .2 .1 .2 .2 .3: 10 + 10 + 0 + 14 + 0 = 34 -> red
