@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from northstar.store import tables as t
-from northstar.store.json_text import struct_json
+from northstar.store.json_text import non_finite, struct_json
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 DEFAULT_CHUNK_SIZE = 5_000
@@ -244,15 +244,23 @@ def _json_text_columns(table: sa.Table, rows: pl.DataFrame) -> list[str]:
     ]
 
 
-def _encoded_structs(table: sa.Table, rows: pl.DataFrame) -> pl.DataFrame:
-    """The rows with the table's JSON columns held as structs encoded to canonical text by
-    polars (`struct_json`): no per-document parsing, unlike text from other writers."""
+def _struct_encoders(table: sa.Table, rows: pl.DataFrame) -> list[pl.Expr]:
+    """Expressions that turn the table's JSON columns held as structs into canonical text
+    (`struct_json`: no per-document parsing, unlike text from other writers). Built once per
+    write and applied chunk by chunk; NaN or infinite numbers are refused first."""
     structs = {
         c.name: dtype
         for c in table.columns
         if isinstance(c.type, sa.JSON) and isinstance(dtype := rows.schema.get(c.name), pl.Struct)
     }
-    return rows.with_columns(struct_json(pl.col(n), d).alias(n) for n, d in structs.items())
+    for name, dtype in structs.items():
+        bad = rows.select(non_finite(pl.col(name), dtype).sum()).item()
+        if bad:
+            raise ValueError(
+                f"{table.name}.{name}: {bad} rows hold NaN or infinite numbers, "
+                "which JSON cannot store"
+            )
+    return [struct_json(pl.col(n), d).alias(n) for n, d in structs.items()]
 
 
 def _canonical(document: str) -> str | None:
@@ -287,14 +295,16 @@ def _mapped(rows: pl.DataFrame, functions: Mapping[str, Callable[[Any], Any]]) -
     return rows
 
 
-def _sqlite_values(table: sa.Table, rows: pl.DataFrame, dialect: sa.Dialect) -> pl.DataFrame:
+def _sqlite_values(
+    table: sa.Table, rows: pl.DataFrame, dialect: sa.Dialect, encoders: Sequence[pl.Expr]
+) -> pl.DataFrame:
     """Rows as SQLAlchemy would bind them on SQLite, so the driver can insert them directly:
     dates and timestamps through the column type's own bind processor, JSON as canonical text;
     numbers and strings go as they are."""
     functions: dict[str, Callable[[Any], Any]] = {
         name: _canonical for name in _json_text_columns(table, rows)
     }
-    rows = _encoded_structs(table, rows)
+    rows = rows.with_columns(encoders)
     for name, dtype in rows.schema.items():
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if dtype.is_temporal() and process is not None:
@@ -311,9 +321,10 @@ def _insert_rows(
     columns = [c for c in rows.columns if c in table.c]
     compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=columns)
     order = list(compiled.positiontup or [])
+    encoders = _struct_encoders(table, rows)
     for offset in range(0, rows.height, chunk_size):
         chunk = rows.slice(offset, chunk_size).select(columns)
-        values = _sqlite_values(table, chunk, connection.dialect).select(order)
+        values = _sqlite_values(table, chunk, connection.dialect, encoders).select(order)
         connection.exec_driver_sql(str(compiled), values.rows())
 
 
@@ -327,6 +338,7 @@ def _copy_rows(
         return
     columns = [c for c in rows.columns if c in table.c]
     json_text = _json_text_columns(table, rows)
+    encoders = _struct_encoders(table, rows)
     statement = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, NULL '\\N')").format(
         pgsql.Identifier(table.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
     )
@@ -336,7 +348,7 @@ def _copy_rows(
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for offset in range(0, rows.height, chunk_size):
                 chunk = rows.slice(offset, chunk_size).select(columns)
-                copy.write(_csv(_canonical_json_text(_encoded_structs(table, chunk), json_text)))
+                copy.write(_csv(_canonical_json_text(chunk.with_columns(encoders), json_text)))
     except psycopg.errors.IntegrityError as err:  # same exception type as the insert path
         raise sa.exc.IntegrityError(f"COPY {table.name}", None, err) from err
 

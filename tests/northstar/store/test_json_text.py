@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import polars as pl
@@ -10,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from northstar.store.json_text import struct_json
+from northstar.store.json_text import non_finite, struct_json
 from northstar.store.store import canonical_json
 
 MEMBER = pl.Struct({"value": pl.Float64, "score": pl.Float64, "count": pl.Int64})
@@ -24,14 +23,12 @@ def encoded(rows: list[dict[str, Any] | None], dtype: pl.DataType = DOCUMENT) ->
 
 
 def without_nulls(document: dict[str, Any]) -> dict[str, Any]:
-    """The document as struct_json writes it: NULL members (and NaN, infinities) left out."""
-    kept: dict[str, Any] = {}
-    for key, value in document.items():
-        if isinstance(value, dict):
-            kept[key] = without_nulls(value)
-        elif value is not None and not (isinstance(value, float) and not math.isfinite(value)):
-            kept[key] = value
-    return kept
+    """The document as struct_json writes it: NULL members left out."""
+    return {
+        key: without_nulls(value) if isinstance(value, dict) else value
+        for key, value in document.items()
+        if value is not None
+    }
 
 
 def test_keys_sorted_nulls_left_out_by_hand() -> None:
@@ -51,11 +48,16 @@ def test_keys_sorted_nulls_left_out_by_hand() -> None:
     ]
 
 
-def test_nan_and_infinities_are_left_out() -> None:
+def test_non_finite_flags_rows_with_nan_or_infinities_anywhere() -> None:
     rows: list[dict[str, Any] | None] = [
-        {"nps": {"value": float("nan"), "score": float("inf"), "count": 1}, "b": None, "a_z": None}
+        {"nps": {"value": float("nan"), "score": 1.0, "count": 1}, "b": None, "a_z": None},
+        {"nps": None, "b": {"value": 1.0, "score": float("-inf"), "count": None}, "a_z": None},
+        {"nps": {"value": 1.0, "score": None, "count": 2}, "b": None, "a_z": None},
+        None,
     ]
-    assert encoded(rows) == ['{"nps":{"count":1}}']
+    frame = pl.Series("doc", rows, dtype=DOCUMENT).to_frame()
+    flagged = frame.select(non_finite(pl.col("doc"), DOCUMENT)).to_series().to_list()
+    assert flagged == [True, True, False, False]
 
 
 def test_other_leaf_types_are_refused() -> None:

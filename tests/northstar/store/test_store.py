@@ -550,3 +550,27 @@ def test_factor_structs_are_stored_as_the_same_canonical_text(sqlite_url: str, p
         stored = store.read_table("account_snapshots")["health_factors"].to_list()
         store.dispose()
         assert stored == [canonical, None], url
+
+
+def test_factor_structs_with_nan_are_refused_with_the_column_named(sqlite_url: str) -> None:
+    member = pl.Struct({"score": pl.Float64})
+    accounts = pl.DataFrame(
+        {
+            "snapshot_date": [JAN31],
+            "account_id": ["A1"],
+            "mrr": [100.0],
+            "plan": ["pro"],
+            "segment": ["SMB"],
+            "clv": [None],
+        },
+        schema_overrides={"clv": pl.Float64},
+    ).with_columns(
+        pl.Series("health_factors", [{"nps": {"score": float("nan")}}], pl.Struct({"nps": member}))
+    )
+    empty = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+    store = MetricsStore(sqlite_url)
+    with pytest.raises(ValueError, match=r"account_snapshots.health_factors: 1 rows hold NaN"):
+        store.write_snapshot(run_id="r1", policy_hash="h", kpis=empty, accounts=accounts)
+    stored = store.read_table("account_snapshots")
+    store.dispose()
+    assert stored.is_empty()
