@@ -299,8 +299,8 @@ def _sqlite_values(
     table: sa.Table, rows: pl.DataFrame, dialect: sa.Dialect, encoders: Sequence[pl.Expr]
 ) -> pl.DataFrame:
     """Rows as SQLAlchemy would bind them on SQLite, so the driver can insert them directly:
-    dates and timestamps through the column type's own bind processor, JSON as canonical text;
-    numbers and strings go as they are."""
+    dates and timestamps through the column type's own bind processor, JSON as canonical text
+    (structs through `encoders`); numbers and strings go as they are."""
     functions: dict[str, Callable[[Any], Any]] = {
         name: _canonical for name in _json_text_columns(table, rows)
     }
