@@ -490,31 +490,46 @@ def test_copy_loads_postgresql_with_json_and_timestamps(pg_url: str) -> None:
     assert json.loads(account["health_factors"][0]) == json.loads(factors)
 
 
+def no_kpis() -> pl.DataFrame:
+    """An empty KPI frame, for writes that are about the other tables."""
+    return pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+
+
+def factor_rows(factors: pl.Series) -> pl.DataFrame:
+    """One pro / SMB account row on JAN31 per value of `factors` (A1, A2, ...)."""
+    n = len(factors)
+    return pl.DataFrame(
+        {
+            "snapshot_date": [JAN31] * n,
+            "account_id": [f"A{i + 1}" for i in range(n)],
+            "mrr": [100.0] * n,
+            "plan": ["pro"] * n,
+            "segment": ["SMB"] * n,
+            "clv": pl.Series([None] * n, dtype=pl.Float64),
+            "health_factors": factors,
+        }
+    )
+
+
+def stored_factors(url: str, accounts: pl.DataFrame) -> list[str | None]:
+    """health_factors as a fresh store at `url` keeps them after writing `accounts`."""
+    store = MetricsStore(url)
+    try:
+        store.write_snapshot(run_id="r1", policy_hash="h", kpis=no_kpis(), accounts=accounts)
+        return store.read_table("account_snapshots")["health_factors"].to_list()
+    finally:
+        store.dispose()
+
+
 @pytest.mark.postgres
 def test_backends_store_the_same_json_text(sqlite_url: str, pg_url: str) -> None:
     # keys out of order, spaces, and floats written 1e-05 / 1e-07: both backends store the
     # canonical text (orjson's), keys sorted, no spaces, 0.00001 / 1e-7
     factors = '{"nps": {"weight": 0.4, "value": 1e-05}, "csat": {"score": 1e-07}}'
     canonical = '{"csat":{"score":1e-7},"nps":{"value":0.00001,"weight":0.4}}'
-    accounts = pl.DataFrame(
-        {
-            "snapshot_date": [JAN31, JAN31],
-            "account_id": ["A1", "A2"],
-            "mrr": [100.0, 50.0],
-            "plan": ["pro", "pro"],
-            "segment": ["SMB", "SMB"],
-            "clv": [None, None],
-            "health_factors": [factors, None],
-        },
-        schema_overrides={"clv": pl.Float64},
-    )
-    empty = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+    accounts = factor_rows(pl.Series([factors, None]))
     for url in (sqlite_url, pg_url):
-        store = MetricsStore(url)
-        store.write_snapshot(run_id="r1", policy_hash="h", kpis=empty, accounts=accounts)
-        stored = store.read_table("account_snapshots")["health_factors"].to_list()
-        store.dispose()
-        assert stored == [canonical, None], url
+        assert stored_factors(url, accounts) == [canonical, None], url
 
 
 @pytest.mark.postgres
@@ -525,52 +540,22 @@ def test_factor_structs_are_stored_as_the_same_canonical_text(sqlite_url: str, p
     canonical = '{"csat":{"score":1e-7},"nps":{"value":0.00001,"weight":0.4}}'
     member = pl.Struct({"score": pl.Float64, "value": pl.Float64, "weight": pl.Float64})
     factors = pl.Series(
-        "health_factors",
         [
             {"nps": {"score": None, "value": 1e-05, "weight": 0.4}, "csat": {"score": 1e-07}},
             None,
         ],
         dtype=pl.Struct({"nps": member, "csat": member}),
     )
-    accounts = pl.DataFrame(
-        {
-            "snapshot_date": [JAN31, JAN31],
-            "account_id": ["A1", "A2"],
-            "mrr": [100.0, 50.0],
-            "plan": ["pro", "pro"],
-            "segment": ["SMB", "SMB"],
-            "clv": [None, None],
-        },
-        schema_overrides={"clv": pl.Float64},
-    ).with_columns(factors)
-    empty = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
     for url in (sqlite_url, pg_url):
-        store = MetricsStore(url)
-        store.write_snapshot(run_id="r1", policy_hash="h", kpis=empty, accounts=accounts)
-        stored = store.read_table("account_snapshots")["health_factors"].to_list()
-        store.dispose()
-        assert stored == [canonical, None], url
+        assert stored_factors(url, factor_rows(factors)) == [canonical, None], url
 
 
 def test_factor_structs_with_nan_are_refused_with_the_column_named(sqlite_url: str) -> None:
     member = pl.Struct({"score": pl.Float64})
-    accounts = pl.DataFrame(
-        {
-            "snapshot_date": [JAN31],
-            "account_id": ["A1"],
-            "mrr": [100.0],
-            "plan": ["pro"],
-            "segment": ["SMB"],
-            "clv": [None],
-        },
-        schema_overrides={"clv": pl.Float64},
-    ).with_columns(
-        pl.Series("health_factors", [{"nps": {"score": float("nan")}}], pl.Struct({"nps": member}))
-    )
-    empty = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
-    store = MetricsStore(sqlite_url)
+    factors = pl.Series([{"nps": {"score": float("nan")}}], dtype=pl.Struct({"nps": member}))
     with pytest.raises(ValueError, match=r"account_snapshots.health_factors: 1 rows hold NaN"):
-        store.write_snapshot(run_id="r1", policy_hash="h", kpis=empty, accounts=accounts)
+        stored_factors(sqlite_url, factor_rows(factors))
+    store = MetricsStore(sqlite_url)
     stored = store.read_table("account_snapshots")
     store.dispose()
     assert stored.is_empty()
