@@ -13,6 +13,7 @@ from datetime import date
 import polars as pl
 
 from northstar.config import Policy
+from tasks.kpis.frame import materialized
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import month_start
 from tasks.kpis.revenue import (
@@ -73,15 +74,15 @@ def cohort_table(inputs: KpiInputs, through_month: date, policy: Policy) -> pl.L
     if inputs.subscriptions is None:
         return pl.LazyFrame(schema=COHORT_SCHEMA)
     through = month_start(through_month)
-    periods = active_periods(inputs.subscriptions, policy).cache()
+    periods = materialized(active_periods(inputs.subscriptions, policy))
     suspensions = past_due_suspensions(inputs.invoices, policy)
-    members = (
+    suspensions = None if suspensions is None else materialized(suspensions)
+    members = materialized(
         first_paid_dates(periods, suspensions)
         .select("account_id", pl.col("first_paid_date").dt.truncate("1mo").alias("cohort_month"))
         .filter(pl.col("cohort_month") <= through)
-        .cache()
     )
-    grid = _grid(members, through).cache()
+    grid = materialized(_grid(members, through))
     mrr = account_mrr_on(
         periods,
         inputs.fx_rates,

@@ -16,7 +16,7 @@ from datetime import date
 import polars as pl
 
 from northstar.config import Policy
-from tasks.kpis.frame import KEYS, Measure, empty_kpi_rows, ratio, to_kpi_rows
+from tasks.kpis.frame import KEYS, Measure, empty_kpi_rows, materialized, ratio, to_kpi_rows
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.movements import CHURN, NEW, classify
 from tasks.kpis.periods import MONTH, Periods, month_start
@@ -238,9 +238,9 @@ def finance_kpis(
         return empty_kpi_rows()
     spine = periods.spine(policy.churn_window_days)
     if monthly is None:
-        monthly = monthly_states(inputs, periods, policy).cache()
+        monthly = materialized(monthly_states(inputs, periods, policy))
     churn = _monthly_churn(monthly, spine, labels)
-    ltv = _ltv_frame(_active(inputs, periods, policy), churn, spine, labels).cache()
+    ltv = materialized(_ltv_frame(_active(inputs, periods, policy), churn, spine, labels))
     ltv_measure = Measure(pl.col("ltv"), pl.col("arpa"), pl.col("monthly_churn"))
     parts = [to_kpi_rows(ltv, {"ltv": ltv_measure})]
     if inputs.costs is not None and periods.months:

@@ -19,6 +19,15 @@ KPI_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+def materialized(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """`frame` computed once, now, for a pass that reads it more than once.
+
+    Polars does not promise to compute a shared sub-plan once: `LazyFrame.cache()` was
+    measured here recomputing a usage sort for every reader, so shared frames are collected.
+    """
+    return frame.collect().lazy()
+
+
 @dataclass(frozen=True)
 class Measure:
     """How one metric's value, numerator and denominator come out of an aggregated frame."""

@@ -20,7 +20,7 @@ from datetime import timedelta
 import polars as pl
 
 from northstar.config import HealthFactor, HealthModel, Points, Policy
-from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, to_kpi_rows, total
+from tasks.kpis.frame import KEYS, empty_kpi_rows, materialized, ratio, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date, local_day_end
 from tasks.kpis.revenue import account_mrr
@@ -243,7 +243,7 @@ def _usage_factors(
     """
     starts = {"__then": USAGE_RECENT_DAYS, "__first": USAGE_RECENT_DAYS + USAGE_PRIOR_DAYS}
     dates = pl.concat([as_of, *(as_of - timedelta(days=d) for d in starts.values())])
-    totals = _usage_totals(usage, dates).cache()
+    totals = materialized(_usage_totals(usage, dates))
     counted = ["user_days", "__recent_users", "__users"]
     frame = _asof(frame, totals.select("account_id", _AT, *counted, LAST), "as_of", _AT)
     frame = frame.drop(_AT)
@@ -600,12 +600,12 @@ def account_health(
     """
     if inputs.active is None or not (periods.days or periods.months):
         return pl.LazyFrame(schema=HEALTH_SCHEMA)
-    current = _state_accounts(inputs.active, periods).collect().lazy()
-    mrr = account_mrr(inputs, _mrr_dates(current).unique(), policy).collect().lazy()
+    current = materialized(_state_accounts(inputs.active, periods))
+    mrr = materialized(account_mrr(inputs, _mrr_dates(current).unique(), policy))
     values = factor_values(inputs, _scoring_pairs(current, mrr), mrr, policy)
     factors = _model_factors(values, model)
     scored = _with_total_weight(values, factors).with_columns(_score(factors).alias("health_score"))
-    scored = scored.cache()
+    scored = materialized(scored)
     score = pl.col("health_score")
     return (
         _with_trends(scored.filter(pl.col(_CURRENT)), scored)

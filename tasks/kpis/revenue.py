@@ -13,7 +13,7 @@ import polars as pl
 
 from northstar.config import Policy
 from schemas.contract import MONTHS_IN_PERIOD
-from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, to_kpi_rows, total
+from tasks.kpis.frame import KEYS, empty_kpi_rows, materialized, ratio, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date
 from tasks.kpis.segments import snapshot_segments, with_segments
@@ -305,10 +305,11 @@ def account_states(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.La
             spine.select(pl.col("after_date").alias("date")),
         ]
     ).unique()
-    active = active_periods(inputs.subscriptions, policy).cache()
+    active = materialized(active_periods(inputs.subscriptions, policy))
     suspensions = past_due_suspensions(inputs.invoices, policy)
-    suspensions = None if suspensions is None else suspensions.cache()
-    mrr = account_mrr_on(active, inputs.fx_rates, dates, policy, suspensions=suspensions).cache()
+    suspensions = None if suspensions is None else materialized(suspensions)
+    mrr = account_mrr_on(active, inputs.fx_rates, dates, policy, suspensions=suspensions)
+    mrr = materialized(mrr)
     snap = ["snapshot_date", "grain", "window_start"]
     before = spine.join(mrr, left_on="before_date", right_on="date").select(
         *snap, "account_id", pl.col("mrr").alias("mrr_before")

@@ -15,7 +15,7 @@ from schemas.contract import ENRICHING_TABLES
 from tasks.kpis.billing import billing_kpis
 from tasks.kpis.cohorts import cohort_table
 from tasks.kpis.finance import finance_kpis, monthly_states, with_clv
-from tasks.kpis.frame import KPI_SCHEMA
+from tasks.kpis.frame import KPI_SCHEMA, materialized
 from tasks.kpis.fulfilment import fulfilment_kpis
 from tasks.kpis.health import account_health, health_kpis
 from tasks.kpis.inputs import KpiInputs
@@ -107,20 +107,20 @@ def compute_snapshots(
     snapshots; the end-of-month states of the churn months once for ltv and clv.
     """
     labels = segment_labels(inputs.accounts, dimensions, plans=_plans(inputs, periods, policy))
-    labels = labels.collect().lazy()
+    labels = materialized(labels)
     families: dict[Family, KpiFamily] = dict(FAMILIES)
     movements = accounts = cohorts = None
     if inputs.subscriptions is not None:
-        states = account_states(inputs, periods, policy).collect().lazy()
-        moved = account_movements(inputs, periods, policy, states=states).collect().lazy()
+        states = materialized(account_states(inputs, periods, policy))
+        moved = materialized(account_movements(inputs, periods, policy, states=states))
         check_bridge(inputs, periods, policy, labels, states=states, movements=moved)
         active = states.filter(pl.col("mrr_after") > 0).select(
             "snapshot_date", "grain", "account_id", pl.col("mrr_after").alias("mrr")
         )
         inputs = replace(inputs, active=active)
         health = account_health(inputs, periods, policy, health_model or HealthModel())
-        health = health.collect().lazy()
-        monthly = monthly_states(inputs, periods, policy).collect().lazy()
+        health = materialized(health)
+        monthly = materialized(monthly_states(inputs, periods, policy))
         families["revenue"] = partial(revenue_kpis, states=states)
         families["retention"] = partial(retention_kpis, states=states)
         families["health"] = partial(health_kpis, health=health)

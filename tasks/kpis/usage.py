@@ -19,7 +19,7 @@ from datetime import timedelta
 import polars as pl
 
 from northstar.config import Policy
-from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, to_kpi_rows, total
+from tasks.kpis.frame import KEYS, empty_kpi_rows, materialized, ratio, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import DAY, MONTH, Periods
 from tasks.kpis.segments import snapshot_segments, with_segments
@@ -231,7 +231,7 @@ def usage_kpis(
     mau_spine = periods.spine(window)
     within = _in_reach(usage, periods, window)
     per_day = _segment_days(within, labels)
-    coverage = _user_coverage(within, labels, window).cache()  # read for DAU, WAU and MAU
+    coverage = materialized(_user_coverage(within, labels, window))  # read for DAU, WAU, MAU
     counts = ["user_days", "user_weeks", "mau", "active_seconds", "active_user_days"]
     agg = (
         snapshot_segments(day_spine, labels)
