@@ -161,9 +161,9 @@ def account_snapshots(
     `monthly` is the pass's `monthly_states(...)`, so CLV does not compute them again.
     `health` (`account_health(...)` of the same pass) scores every active account on every
     state date, so its rows of the daily snapshot dates are the daily active accounts: the
-    narrow account columns are joined onto them, because joining the health rows onto the
-    accounts gathers the wide factors struct again (0.6 s of an S year). `compute_snapshots`
-    checks that no active account is missing.
+    narrow account columns are joined onto them: joining the health rows onto the accounts
+    gathers the wide factors struct again (for an S year 0.65-1.02 s against 0.31-0.53 s).
+    `compute_snapshots` checks that no active account is missing.
     """
     assert inputs.active is not None
     day = inputs.active.filter(pl.col("grain") == DAY)
