@@ -185,9 +185,11 @@ def account_snapshots(
 def _check_account_rows(accounts: pl.DataFrame, active: pl.LazyFrame) -> None:
     """Every daily active account has its one account snapshot row (`account_snapshots`)."""
     expected = active.filter(pl.col("grain") == DAY).select(pl.len()).collect().item()
-    if accounts.height != expected or accounts.get_column("mrr").null_count():
+    without_mrr = accounts.get_column("mrr").null_count()
+    if accounts.height != expected or without_mrr:
         raise RuntimeError(
-            f"account snapshots: {accounts.height} rows for {expected} daily active accounts"
+            f"account snapshots: {accounts.height} rows for {expected} daily active accounts, "
+            f"{without_mrr} of them without MRR"
         )
 
 
