@@ -424,19 +424,36 @@ def _fx_check(fx_currencies: Collection[str], reporting_currency: str) -> pa.Che
     return pa.Check(has_fx_rate, name="has_fx_rate", error="no fx rate for '{value}'")
 
 
-def _key_checks(spec: TableSpec, columns: list[str]) -> list[pa.Check]:
+def shared_key_rows(spec: TableSpec, typed: pl.LazyFrame) -> pl.DataFrame:
+    """The rows whose complete key another row also has (usually none), with their positions.
+
+    The key checks can only fail among these rows, so both compare rows here alone, found once.
+    Keys are matched by a 64-bit hash, repeats found by sorting the hashes: a collision can only
+    add a row to the checks' comparisons, which are exact. For the M day's 3M usage rows this
+    takes 0.13 s and +0.1 GiB; `is_duplicated` on the keys, once per check, took 0.28 s and
+    +0.6 GiB.
+    """
+    hashed = pl.struct(list(spec.key)).hash()
+    hashes = typed.select(hashed.sort()).collect().to_series()
+    repeated = hashes.filter(hashes == hashes.shift(1))
+    keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key])
+    shared = keyed & hashed.is_in(repeated.implode())
+    return typed.with_row_index(_POSITION).filter(shared).collect()
+
+
+def _key_checks(spec: TableSpec, columns: list[str], shared: pl.DataFrame) -> list[pa.Check]:
     """Pandera checks for the unique key: no repeated row, no key with differing rows.
 
-    Both can only fail among rows whose complete key is shared, so the row comparisons run on
-    those rows alone (usually none) and their verdicts are joined back by position.
+    `shared` holds the rows whose key is shared (`shared_key_rows`); each check compares those
+    rows and joins its verdicts back by position, and passes every row when there are none.
     """
     row = pl.struct(columns)
-    keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in spec.key])
-    shared = keyed & pl.struct(list(spec.key)).is_duplicated()
 
     def passing_unless(data: pa.PolarsData, fails: pl.Expr) -> pl.LazyFrame:
+        if shared.is_empty():
+            return data.lazyframe.select(pl.repeat(True, pl.len()).alias(_OK))
+        failed = shared.lazy().filter(fails).select(_POSITION, pl.lit(False).alias(_OK))
         indexed = data.lazyframe.with_row_index(_POSITION)
-        failed = indexed.filter(shared).filter(fails).select(_POSITION, pl.lit(False).alias(_OK))
         joined = indexed.join(failed, on=_POSITION, how="left", maintain_order="left")
         return joined.select(pl.col(_OK).fill_null(True))
 
@@ -458,10 +475,12 @@ def _schema(
     known_accounts: pl.Series | None,
     fx_currencies: Collection[str] | None,
     reporting_currency: str,
+    shared: pl.DataFrame,
 ) -> pa.DataFrameSchema:
     """The table's pandera model plus the checks that depend on this run's other tables.
 
-    Extra (non-contract) columns get no column checks but count in the duplicate-row checks.
+    Extra (non-contract) columns get no column checks but count in the duplicate-row checks;
+    `shared` is the rows with a shared key (`shared_key_rows`).
     """
     contract = [c for c in columns if c in {s.name for s in spec.all_columns}]
     schema = copy.deepcopy(MODELS[spec.name].to_schema()).select_columns(contract)
@@ -470,7 +489,7 @@ def _schema(
     if "currency" in columns and spec.name != "billing/fx_rates":
         check = _fx_check(fx_currencies or (), reporting_currency)
         schema.columns["currency"].checks.append(check)
-    schema.checks = [*schema.checks, *_key_checks(spec, columns)]
+    schema.checks = [*schema.checks, *_key_checks(spec, columns, shared)]
     return schema
 
 
@@ -689,8 +708,10 @@ def validate_table(
     source = raw.collect()
     staged, parsers = _staged(spec, source.lazy(), origin, extra_columns)
     columns = list(parsers)
-    schema = _schema(spec, columns, known_accounts, fx_currencies, reporting_currency)
-    checks = _row_checks(spec, origin, schema, staged.lazy().select(columns))
+    typed = staged.lazy().select(columns)
+    shared = shared_key_rows(spec, typed)
+    schema = _schema(spec, columns, known_accounts, fx_currencies, reporting_currency, shared)
+    checks = _row_checks(spec, origin, schema, typed)
     verdicts, failed = _verdicts(spec, origin, staged, parsers, checks)
     clean = verdicts.filter(~failed).sort(ROW_NUMBER).select(columns)
     bad = verdicts.filter(failed)
