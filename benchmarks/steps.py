@@ -137,6 +137,7 @@ def polars_pass(spec: dict[str, Any]) -> dict[str, Any]:
     raw = {name: (e.frame.lazy(), e.origin) for name, e in present.items()}
     specs = {name: TABLES[name].only(e.columns) for name, e in present.items()}
     validated = validate_tables(raw, reporting_currency=policy.reporting_currency, specs=specs)
+    del extracted, present, raw  # as in the flows, the raw frames are not kept past validation
     t2 = time.perf_counter()
     inputs = KpiInputs.from_tables({name: v.clean.lazy() for name, v in validated.items()})
     if spec.get("core"):

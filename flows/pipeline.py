@@ -18,11 +18,12 @@ from pydantic import SecretStr
 from northstar.config import Settings
 from northstar.report.html import default_report_path, write_report
 from northstar.resources import open_resources
+from northstar.sources import Source
 from northstar.store import MetricsStore
 from tasks.alerting import evaluate_and_notify
 from tasks.compute import compute_kpis, compute_partitioned
-from tasks.extract import extract_table, retry_delays
-from tasks.extract.plan import plan_reads
+from tasks.extract import Extracted, extract_table, retry_delays
+from tasks.extract.plan import TableRead, plan_reads
 from tasks.kpis.periods import Periods, month_end
 from tasks.load import load_snapshot
 from tasks.publish import publish_artifacts
@@ -70,6 +71,19 @@ def as_date(value: object) -> date | None:
     return None if value is None else date.fromisoformat(str(value)[:10])
 
 
+def extract_all(source: Source, reads: list[TableRead], settings: Settings) -> dict[str, Extracted]:
+    """Every planned read as a concurrent task run with the configured retries; absent tables
+    are left out."""
+    extract = extract_table.with_options(
+        retries=settings.extract_retries,
+        retry_delay_seconds=retry_delays(
+            settings.extract_retries, settings.extract_retry_delay_seconds
+        ),
+    )
+    futures = [extract.submit(source, read) for read in reads]
+    return {e.table: e for e in (f.result() for f in futures) if e is not None}
+
+
 def run_pass(
     flow: str,
     periods: Periods,
@@ -93,15 +107,9 @@ def run_pass(
     tables: dict[str, dict[str, Any]] = {}
     try:
         reads = plan_reads(periods, policy, settings.segment_dimensions)
-        extract = extract_table.with_options(
-            retries=settings.extract_retries,
-            retry_delay_seconds=retry_delays(
-                settings.extract_retries, settings.extract_retry_delay_seconds
-            ),
-        )
-        futures = [extract.submit(resources.source, read) for read in reads]
-        extracted = {e.table: e for e in (f.result() for f in futures) if e is not None}
+        extracted = extract_all(resources.source, reads, settings)
         validated = validate_extracted(extracted, policy.reporting_currency)
+        del extracted  # the raw frames: the rest of the run reads only the validated tables
         tables = table_counts(validated)
         if partitions > 1:
             with tempfile.TemporaryDirectory(prefix="northstar-stage-") as staging:
