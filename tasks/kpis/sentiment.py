@@ -32,6 +32,8 @@ NEGATIONS = (
 """Negating words; any token ending in n't (don't, isn't, won't ...) negates too."""
 
 LEXICON_SCHEMA = {"word": pl.String(), "valence": pl.Float64()}
+_COMMENT = "_comment"
+"""Working column: each comment's number, carried by its tokens."""
 
 
 @cache
@@ -69,10 +71,14 @@ def _is_negation(token: pl.Expr) -> pl.Expr:
     return token.is_in(NEGATIONS) | token.str.ends_with("n't")
 
 
-def _negated(token: pl.Expr, comment_id: str) -> pl.Expr:
-    """Whether one of the NEGATION_SCOPE tokens before this one, in its comment, negates it."""
+def _negated(token: pl.Expr, comment: pl.Expr) -> pl.Expr:
+    """Whether one of the NEGATION_SCOPE tokens before this one, in its comment, negates it.
+
+    Tokens are in comment order, so the k-th token before is k rows up if it has the same
+    `comment` number: plain shifts, not a window per comment (M's comments: 0.09 s -> 0.015 s).
+    """
     before = [
-        _is_negation(token.shift(k)).fill_null(False).over(comment_id)
+        (_is_negation(token.shift(k)) & (comment.shift(k) == comment)).fill_null(False)
         for k in range(1, NEGATION_SCOPE + 1)
     ]
     return pl.any_horizontal(before)
@@ -91,21 +97,21 @@ def comment_sentiment(
 ) -> pl.LazyFrame:
     """(id_column, sentiment) for every comment: its compound score in [-1, 1].
 
-    `words` is a (word, valence) lexicon, VADER's by default; ids must be unique. Comments are
-    scored as given: drop NULL or empty ones first if they should not count.
+    `words` is a (word, valence) lexicon, VADER's by default. Comments are scored as given:
+    drop NULL or empty ones first if they should not count.
     """
     valences = lexicon() if words is None else words
     texts = comments.select(
         id_column,
         pl.col(text_column).str.to_lowercase().str.replace_all("\u2019", "'").alias("text"),
-    )
-    tokens = texts.select(id_column, pl.col("text").str.extract_all(WORD).alias("word")).explode(
+    ).with_row_index(_COMMENT)
+    tokens = texts.select(_COMMENT, pl.col("text").str.extract_all(WORD).alias("word")).explode(
         "word"
     )
     scored = (
-        tokens.with_columns(_negated(pl.col("word"), id_column).alias("negated"))
+        tokens.with_columns(_negated(pl.col("word"), pl.col(_COMMENT)).alias("negated"))
         .join(valences, on="word", how="inner")
-        .group_by(id_column)
+        .group_by(_COMMENT)
         .agg(
             pl.when(pl.col("negated"))
             .then(-pl.col("valence"))
@@ -114,6 +120,6 @@ def comment_sentiment(
             .alias("total")
         )
     )
-    return texts.join(scored, on=id_column, how="left").select(
+    return texts.join(scored, on=_COMMENT, how="left").select(
         id_column, normalise(pl.col("total").fill_null(0.0)).alias("sentiment")
     )

@@ -58,6 +58,18 @@ def test_negation_flips_words_up_to_three_tokens_after_it() -> None:
     assert got["c4"] == 0.0
 
 
+def test_negation_does_not_reach_into_the_next_comment() -> None:
+    # c0 "it was not"  a trailing negation, nothing after it in c0 -> 0
+    # c1 "good"        first token of the next comment: not negated, x = 2 -> 0.45883
+    # c2 "never"       negation alone -> 0;  c3 "" -> 0;  c4 "fast": not negated -> 1.5
+    got = scores(["it was not", "good", "never", "", "fast"])
+    assert got["c0"] == 0.0
+    assert got["c1"] == pytest.approx(2 / sqrt(19))
+    assert got["c2"] == 0.0
+    assert got["c3"] == 0.0
+    assert got["c4"] == pytest.approx(compound(1.5))
+
+
 def test_vader_lexicon_is_read_from_the_installed_package() -> None:
     # Word tokens only, one valence each on VADER's -4 .. 4 scale, negations dropped.
     # Known ratings: great 3.1, terrible -2.1, love 3.2; "ok" is listed twice (1.6, then 1.2)
