@@ -16,8 +16,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,47 @@ def show(step: str, figures: dict[str, Any]) -> dict[str, Any]:
     """Print one measured step's seconds, peak (and engine time) on one line; return them."""
     engine = "" if "engine_s" not in figures else f"  engine {figures['engine_s']:6.2f} s"
     print(
-        f"  {step:<7} {figures['seconds']:8.2f} s  {figures['peak_mb']:8.0f} MiB{engine}",
+        f"  {step:<24} {figures['seconds']:8.2f} s  {figures['peak_mb']:8.0f} MiB{engine}",
         flush=True,
     )
     return figures
+
+
+@dataclass(frozen=True)
+class Job:
+    """One step to measure: its key in the results, its spec for the n-th run (called just
+    before that run, so it can prepare a fresh store), how many runs, extra environment."""
+
+    key: str
+    spec: Callable[[int], dict[str, Any]]
+    times: int
+    env: dict[str, str] | None = None
+
+
+def always(spec: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
+    """A job's spec that is the same for every run."""
+    return lambda _n: spec
+
+
+def run_interleaved(
+    jobs: Sequence[Job],
+    run: Callable[[dict[str, Any], dict[str, str] | None], dict[str, Any]] = run_once,
+) -> dict[str, dict[str, Any]]:
+    """Run the jobs round-robin (the first run of each, then the second of each, ...) and merge
+    each job's runs (`_merge`), by key.
+
+    Steps whose figures are compared (polars with DuckDB, a year with a day, heartbeats on with
+    off) then share the machine's slow and fast spells, instead of one step's block of runs
+    falling in a slow spell and another's in a fast one.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {job.key: [] for job in jobs}
+    rounds = max((job.times for job in jobs), default=0)
+    for n in range(rounds):
+        print(f"  round {n + 1} of {rounds}", flush=True)
+        for job in jobs:
+            if n < job.times:
+                runs[job.key].append(run(job.spec(n), job.env))
+    return {job.key: show(job.key, _merge(runs[job.key])) for job in jobs}
 
 
 def compare(out: Path, reference: Path) -> dict[str, Any]:
@@ -153,31 +191,46 @@ def compute_group(
     year_polars: bool,
     passes: set[str],
 ) -> None:
-    """Polars pass, DuckDB reference and scan floors for a day, a month and the year.
+    """Polars pass, DuckDB reference and scan floors for a day, a month and the year, their
+    runs interleaved (`run_interleaved`), then the polars results checked against DuckDB's.
 
     The polars year pass runs only where `year_polars`, and there every step of the year is
     repeated like the others (the backfill ratios rest on it); elsewhere the year (DuckDB's and
     the floors') runs once: at M DuckDB's year alone takes 19 s and 7 GiB.
     """
+    jobs: list[Job] = []
+    checked: dict[str, Path] = {}
     for name, periods in PASSES.items():
         if name not in passes or (name == "year" and company.name not in DUCKDB_YEAR):
             continue
         out = work / company.name / name
         base = {"data": str(data), "out": str(out), **periods, **policy_spec()}
-        print(f"{company.name} {name}", flush=True)
         key = f"{company.name}/{name}"
-        times = 1 if name == "year" and not year_polars else repeats
-        results[f"{key}/duckdb"] = measure({**base, "step": "duckdb"}, times)
-        results[f"{key}/floor"] = measure({**base, "step": "floor"}, times)
-        results[f"{key}/floor_core"] = measure({**base, "step": "floor", "core": True}, times)
-        if name == "year" and not year_polars:
-            continue
-        results[f"{key}/polars"] = measure({**base, "step": "polars"}, times)
-        core = {**base, "step": "polars", "core": True, "out": str(out / "core")}
-        results[f"{key}/polars_core"] = measure(core, times)
+        steps = {
+            "duckdb": {**base, "step": "duckdb"},
+            "floor": {**base, "step": "floor"},
+            "floor_core": {**base, "step": "floor", "core": True},
+        }
+        times = repeats
+        if name != "year" or year_polars:
+            steps["polars"] = {**base, "step": "polars"}
+            steps["polars_core"] = {
+                **base,
+                "step": "polars",
+                "core": True,
+                "out": str(out / "core"),
+            }
+            checked[key] = out
+        else:
+            times = 1
+        jobs += [Job(f"{key}/{step}", always(spec), times) for step, spec in steps.items()]
+    print(f"{company.name} compute", flush=True)
+    for key, figures in run_interleaved(jobs).items():
+        results[key] = figures
+    for key, out in checked.items():
         results[f"{key}/check"] = compare(out, out)
         results[f"{key}/check_core"] = compare(out / "core", out)
-        print(f"  check   {results[f'{key}/check']} {results[f'{key}/check_core']}", flush=True)
+        print(f"  {key} check {results[f'{key}/check']} {results[f'{key}/check_core']}", flush=True)
 
 
 def singles_group(company: Company, data: Path, work: Path, results: Results) -> None:
@@ -205,36 +258,67 @@ def flows_group(
     year_polars: bool,
 ) -> None:
     """The flows end to end into a fresh SQLite store (the backfill once, where the polars year
-    pass runs), each split into time in task bodies and engine time, and the daily pipeline
-    core without Prefect, and the daily flow again without flow-run heartbeats (what they cost).
-    One unmeasured daily run first warms the server up, as a scheduled deployment finds it (its
-    first run after start pays the server's own start-up work)."""
+    pass runs), each split into time in task bodies and engine time, the daily flow again
+    without flow-run heartbeats (what they cost), and the daily pipeline core without Prefect;
+    their runs interleaved (`run_interleaved`). One unmeasured daily run first warms the server
+    up, as a scheduled deployment finds it (its first run after start pays the server's own
+    start-up work)."""
     print(f"{company.name} flows", flush=True)
     warm = {"step": "flow", "flow": "daily", "data": str(data), **PASSES["day"]}
     run_once({**warm, "url": migrated(work / company.name / "flow-warm-up.db")}, env)
     kinds = {"daily": PASSES["day"], "monthly": PASSES["month"]}
     if year_polars:
         kinds["backfill"] = PASSES["year"]
-    for kind, periods in kinds.items():
-        runs = []
-        for n in range(1 if kind == "backfill" else repeats):
-            url = migrated(work / company.name / f"flow-{kind}-{n}.db")
-            spec = {"step": "flow", "flow": kind, "data": str(data), "url": url, **periods}
-            runs.append(measure(spec, 1, env))
-        results[f"{company.name}/flow/{kind}"] = _merge(runs)
-    runs = []
-    for n in range(repeats):
-        url = migrated(work / company.name / f"flow-quiet-{n}.db")
-        spec = {"step": "flow", "flow": "daily", "data": str(data), "url": url, **PASSES["day"]}
-        runs.append(measure({**spec, "heartbeats": False}, 1, env))
-    results[f"{company.name}/flow/daily_no_heartbeats"] = _merge(runs)
-    runs = []
-    for n in range(repeats):
-        url = migrated(work / company.name / f"direct-{n}.db")
-        out = str(work / company.name / "direct")
-        spec = {"step": "direct", "data": str(data), "url": url, "out": out, **PASSES["day"]}
-        runs.append(measure(spec, 1))
-    results[f"{company.name}/direct/daily"] = _merge(runs)
+    jobs = [
+        Job(
+            f"{company.name}/flow/{kind}",
+            _flow_spec(company, data, work, kind, periods, {}),
+            1 if kind == "backfill" else repeats,
+            env,
+        )
+        for kind, periods in kinds.items()
+    ]
+    quiet = {"heartbeats": False}
+    jobs.append(
+        Job(
+            f"{company.name}/flow/daily_no_heartbeats",
+            _flow_spec(company, data, work, "daily", PASSES["day"], quiet),
+            repeats,
+            env,
+        )
+    )
+    direct = {"step": "direct", "data": str(data), "out": str(work / company.name / "direct")}
+    jobs.append(
+        Job(
+            f"{company.name}/direct/daily",
+            lambda n: {
+                **direct,
+                "url": migrated(work / company.name / f"direct-{n}.db"),
+                **PASSES["day"],
+            },
+            repeats,
+        )
+    )
+    for key, figures in run_interleaved(jobs).items():
+        results[key] = figures
+
+
+def _flow_spec(
+    company: Company,
+    data: Path,
+    work: Path,
+    kind: str,
+    periods: dict[str, Any],
+    extra: dict[str, Any],
+) -> Callable[[int], dict[str, Any]]:
+    """A flow job's spec for run n, into a fresh migrated store of its own."""
+    label = "quiet" if extra else kind
+
+    def spec(n: int) -> dict[str, Any]:
+        url = migrated(work / company.name / f"flow-{label}-{n}.db")
+        return {"step": "flow", "flow": kind, "data": str(data), "url": url, **periods, **extra}
+
+    return spec
 
 
 def migrated(path: Path) -> str:
@@ -300,14 +384,17 @@ def history_group(root: Path, work: Path, repeats: int, results: Results) -> Non
         results[f"{company.name}/data"] = {"rows": rows, "bytes": folder_bytes(data)}
         out = str(work / company.name / "day")
         bases[company.name] = {"data": str(data), "out": out, **PASSES["day"]}
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in bases}
-    for _ in range(max(repeats, HISTORY_REPEATS)):
-        for name, base in bases.items():
-            runs[name].append(run_once({**base, "step": "polars"}))
-    for name, base in bases.items():
-        print(f"{name} day", flush=True)
-        results[f"{name}/day/polars"] = show("polars", _merge(runs[name]))
-        results[f"{name}/day/floor"] = measure({**base, "step": "floor"}, repeats)
+    polars_times = max(repeats, HISTORY_REPEATS)
+    jobs = [
+        Job(f"{n}/day/polars", always({**b, "step": "polars"}), polars_times)
+        for n, b in bases.items()
+    ]
+    jobs += [
+        Job(f"{n}/day/floor", always({**b, "step": "floor"}), repeats) for n, b in bases.items()
+    ]
+    print("history", flush=True)
+    for key, figures in run_interleaved(jobs).items():
+        results[key] = figures
 
 
 def machine() -> dict[str, str]:
