@@ -78,8 +78,10 @@ def machine_section(results: dict[str, Any]) -> list[str]:
         "```",
         "",
         "Each figure is the median of the repeats (every run's seconds are kept in",
-        "`results.json`), and the two sides of every ratio ran in the same session. Whether the",
-        "machine was otherwise idle is said in the findings below.",
+        "`results.json`). The steps a ratio compares ran in the same session, round-robin: the",
+        "first run of every step of a scale, then the second of each, and so on, so a slow spell",
+        "of the machine falls on both sides alike. Whether the machine was otherwise idle is said",
+        "in the findings below.",
         "",
     ]
 
