@@ -167,16 +167,18 @@ def polars_pass(spec: dict[str, Any]) -> dict[str, Any]:
 def core_kpis(
     inputs: KpiInputs, periods: Periods, policy: Policy, dimensions: list[str]
 ) -> pl.DataFrame:
-    """The core KPI rows from the families that hold them, called as `compute_snapshots` calls
-    them (revenue and retention share one set of account states), and nothing else: no account
-    health or snapshots, no MRR bridge check, no other family. The families' own other metrics
-    (e.g. support's backlog and SLA rates) are still computed, then left out."""
+    """The core KPI rows from the code that computes them in `compute_snapshots` (revenue and
+    retention share one set of account states), and nothing else: no account health or
+    snapshots, no MRR bridge check, no other family. Revenue, retention and surveys are whole
+    families, whose other metrics are computed, then left out; of support, whose two core
+    metrics come from solved tickets, only that part is built (`solved_ticket_kpis`), not its
+    response times, SLA breaches and backlog."""
     import polars as pl
 
     from tasks.kpis.retention import retention_kpis
     from tasks.kpis.revenue import account_states, revenue_kpis
     from tasks.kpis.segments import segment_labels
-    from tasks.kpis.support import support_kpis
+    from tasks.kpis.support import solved_ticket_kpis
     from tasks.kpis.surveys import survey_kpis
 
     labels = segment_labels(inputs.accounts, dimensions).collect().lazy()
@@ -185,7 +187,7 @@ def core_kpis(
         revenue_kpis(inputs, periods, policy, labels, states=states),
         retention_kpis(inputs, periods, policy, labels, states=states),
         survey_kpis(inputs, periods, policy, labels),
-        support_kpis(inputs, periods, policy, labels),
+        solved_ticket_kpis(inputs, periods, policy, labels),
     ]
     return pl.concat(parts).filter(pl.col("metric").is_in(CORE_METRICS)).collect()
 

@@ -221,6 +221,21 @@ def _self_service_rows(
     return to_kpi_rows(agg, {"self_service_rate": ratio("self_service", "active")})
 
 
+def solved_ticket_kpis(
+    inputs: KpiInputs, periods: Periods, policy: Policy, labels: pl.LazyFrame
+) -> pl.LazyFrame:
+    """The family's rows over tickets solved in the window: resolution_hours median and p90,
+    fcr_rate, reopen_rate and aht_minutes.
+
+    Its own entry point so that a caller needing only these (the benchmark's core KPI set,
+    which holds fcr_rate and aht_minutes) does not build the rest of the family.
+    """
+    if inputs.tickets is None:
+        return empty_kpi_rows()
+    spine = periods.spine(policy.support_window_days)
+    return _solved_rows(_solved(inputs.tickets, spine, policy.timezone), labels)
+
+
 def support_kpis(
     inputs: KpiInputs, periods: Periods, policy: Policy, labels: pl.LazyFrame
 ) -> pl.LazyFrame:
@@ -234,7 +249,7 @@ def support_kpis(
     spine = periods.spine(policy.support_window_days)
     parts = [
         _response_rows(_first_response(tickets, spine, tz), labels),
-        _solved_rows(_solved(tickets, spine, tz), labels),
+        solved_ticket_kpis(inputs, periods, policy, labels),
         _sla_rows(_sla_tickets(tickets, spine, policy), labels),
         _backlog_rows(_open_at_state_end(tickets, spine, tz), spine, labels),
     ]

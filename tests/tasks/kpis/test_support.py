@@ -14,7 +14,7 @@ from tasks.kpis.frame import KPI_SCHEMA
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods
 from tasks.kpis.segments import segment_labels
-from tasks.kpis.support import support_kpis
+from tasks.kpis.support import solved_ticket_kpis, support_kpis
 
 # a1 is SMB, a2 Enterprise, a3 has no segment (-> segment=unknown).
 ACCOUNT_ROWS = pl.LazyFrame(
@@ -171,6 +171,49 @@ def test_fcr_with_reopen_and_two_replies_and_aht() -> None:
     aht = kpi(out, "aht_minutes")
     assert aht["value"] == pytest.approx(20.0)
     assert (aht["numerator"], aht["denominator"]) == (pytest.approx(60.0), 3)
+
+
+SOLVED_METRICS = (
+    "resolution_hours_median",
+    "resolution_hours_p90",
+    "fcr_rate",
+    "reopen_rate",
+    "aht_minutes",
+)
+
+
+def test_solved_ticket_kpis_are_the_familys_solved_ticket_rows_and_nothing_else() -> None:
+    # The fcr/aht tickets above, plus t5 created in the window and still open (backlog 1, a
+    # first response after 15 min): the solved-ticket part has t1-t4's 5 metrics x 2
+    # segments (all, SMB) and none of t5's response or backlog rows.
+    solved = "2026-01-09 12:00"
+    rows = [
+        ticket("t1", "2026-01-09 08:00", solved=solved, replies=1, handle_seconds=600),
+        ticket("t2", "2026-01-09 08:00", solved=solved, replies=2, handle_seconds=1200),
+        ticket("t3", "2026-01-09 08:00", solved=solved, replies=1, reopens=1),
+        ticket("t4", "2026-01-09 08:00", solved=solved, replies=0, handle_seconds=1800),
+        ticket("t5", "2026-01-10 08:00", response_after_min=15),
+    ]
+    tickets = pl.LazyFrame(rows, schema={c.name: c.dtype for c in TICKETS.columns})
+    inputs = KpiInputs(accounts=ACCOUNT_ROWS, tickets=tickets)
+    periods = Periods.of((JAN10,), ())
+    part = solved_ticket_kpis(inputs, periods, DEFAULT_POLICY, LABELS).collect()
+    family = support_kpis(inputs, periods, DEFAULT_POLICY, LABELS).collect()
+    keys = ["metric", "segment"]
+    assert part.height == 10
+    assert set(part["metric"]) == set(SOLVED_METRICS)
+    solved_rows = family.filter(pl.col("metric").is_in(SOLVED_METRICS))
+    assert part.sort(keys).equals(solved_rows.sort(keys))
+    assert kpi(part, "fcr_rate")["value"] == 0.5
+    assert has_row(family, "backlog")
+    assert not has_row(part, "backlog")
+
+
+def test_solved_ticket_kpis_without_tickets_give_no_rows() -> None:
+    inputs = KpiInputs(accounts=ACCOUNT_ROWS)
+    out = solved_ticket_kpis(inputs, Periods.of((JAN10,), ()), DEFAULT_POLICY, LABELS).collect()
+    assert out.height == 0
+    assert out.schema == pl.Schema(KPI_SCHEMA)
 
 
 def test_backlog_at_a_date_with_segments_summing_to_all() -> None:
