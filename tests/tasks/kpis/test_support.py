@@ -151,21 +151,22 @@ def test_resolution_median_of_odd_count_and_ticket_solved_after_window() -> None
     assert kpi(out, "backlog")["value"] == 1
 
 
+# Four tickets solved in the window of the 2026-01-10 snapshot:
+#   t1 1 reply, 0 reopens, 600 s  -> first contact, 10 min
+#   t2 2 replies               1200 s -> not first contact (two replies), 20 min
+#   t3 1 reply, 1 reopen,     no handle time -> not first contact, not in AHT
+#   t4 0 replies, 0 reopens, 1800 s -> first contact, 30 min
+# fcr = 2 / 4 = 0.5; aht = (10 + 20 + 30) / 3 = 20 min (numerator 60, denominator 3).
+FCR_TICKETS = [
+    ticket("t1", "2026-01-09 08:00", solved="2026-01-09 12:00", replies=1, handle_seconds=600),
+    ticket("t2", "2026-01-09 08:00", solved="2026-01-09 12:00", replies=2, handle_seconds=1200),
+    ticket("t3", "2026-01-09 08:00", solved="2026-01-09 12:00", replies=1, reopens=1),
+    ticket("t4", "2026-01-09 08:00", solved="2026-01-09 12:00", replies=0, handle_seconds=1800),
+]
+
+
 def test_fcr_with_reopen_and_two_replies_and_aht() -> None:
-    # Four tickets solved in the window:
-    #   t1 1 reply, 0 reopens, 600 s  -> first contact, 10 min
-    #   t2 2 replies               1200 s -> not first contact (two replies), 20 min
-    #   t3 1 reply, 1 reopen,     no handle time -> not first contact, not in AHT
-    #   t4 0 replies, 0 reopens, 1800 s -> first contact, 30 min
-    # fcr = 2 / 4 = 0.5; aht = (10 + 20 + 30) / 3 = 20 min (numerator 60, denominator 3).
-    solved = "2026-01-09 12:00"
-    rows = [
-        ticket("t1", "2026-01-09 08:00", solved=solved, replies=1, handle_seconds=600),
-        ticket("t2", "2026-01-09 08:00", solved=solved, replies=2, handle_seconds=1200),
-        ticket("t3", "2026-01-09 08:00", solved=solved, replies=1, reopens=1),
-        ticket("t4", "2026-01-09 08:00", solved=solved, replies=0, handle_seconds=1800),
-    ]
-    out = run(rows)
+    out = run(FCR_TICKETS)
     fcr = kpi(out, "fcr_rate")
     assert (fcr["value"], fcr["numerator"], fcr["denominator"]) == (0.5, 2, 4)
     aht = kpi(out, "aht_minutes")
@@ -183,17 +184,10 @@ SOLVED_METRICS = (
 
 
 def test_solved_ticket_kpis_are_the_familys_solved_ticket_rows_and_nothing_else() -> None:
-    # The fcr/aht tickets above, plus t5 created in the window and still open (backlog 1, a
-    # first response after 15 min): the solved-ticket part has t1-t4's 5 metrics x 2
-    # segments (all, SMB) and none of t5's response or backlog rows.
-    solved = "2026-01-09 12:00"
-    rows = [
-        ticket("t1", "2026-01-09 08:00", solved=solved, replies=1, handle_seconds=600),
-        ticket("t2", "2026-01-09 08:00", solved=solved, replies=2, handle_seconds=1200),
-        ticket("t3", "2026-01-09 08:00", solved=solved, replies=1, reopens=1),
-        ticket("t4", "2026-01-09 08:00", solved=solved, replies=0, handle_seconds=1800),
-        ticket("t5", "2026-01-10 08:00", response_after_min=15),
-    ]
+    # FCR_TICKETS, plus t5 created in the window and still open (backlog 1, a first response
+    # after 15 min): the solved-ticket part has t1-t4's 5 metrics x 2 segments (all, SMB) and
+    # none of t5's response or backlog rows.
+    rows = [*FCR_TICKETS, ticket("t5", "2026-01-10 08:00", response_after_min=15)]
     tickets = pl.LazyFrame(rows, schema={c.name: c.dtype for c in TICKETS.columns})
     inputs = KpiInputs(accounts=ACCOUNT_ROWS, tickets=tickets)
     periods = Periods.of((JAN10,), ())
