@@ -20,7 +20,7 @@ FLOW_KINDS = {
     "backfill": "backfill",
 }
 """The flow measurements in table order, with their row labels."""
-TASK_ORDER = ("extract", "validate", "compute", "load", "reconcile", "alerts", "publish")
+TASK_ORDER = ("extract", "validate", "compute", "load", "alerts", "publish")
 """The flow's tasks in the order a run does them (others follow by name)."""
 
 

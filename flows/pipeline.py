@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from tasks.extract.plan import TableRead, plan_reads
 from tasks.kpis.periods import Periods, month_end
 from tasks.load import load_snapshot
 from tasks.publish import publish_artifacts
-from tasks.reconcile import reconcile_load
+from tasks.reconcile import reconcile_store
 from tasks.validate import ValidatedTable, validate_extracted
 
 MAX_ERROR = 4000
@@ -126,8 +127,10 @@ def run_pass(
             result = compute_kpis(
                 validated, periods, policy, settings.segment_dimensions, settings.health
             )
-        rows = load_snapshot(store, run_id, policy.policy_hash, result, validated)
-        reconcile_load(store, validated, periods, policy)
+        reconciled = partial(reconcile_store, validated=validated, periods=periods, policy=policy)
+        rows = load_snapshot(
+            store, run_id, policy.policy_hash, result, validated, periods, verify=reconciled
+        )
         outcome = evaluate_and_notify(
             store,
             settings.alert_rules,

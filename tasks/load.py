@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NONE
 
 from northstar.store import MetricsStore
+from tasks.kpis.periods import Periods
 from tasks.kpis.snapshot import SnapshotResult
 from tasks.validate import ValidatedTable
 
@@ -26,8 +27,11 @@ def load_snapshot(
     policy_hash: str,
     result: SnapshotResult,
     validated: Mapping[str, ValidatedTable],
+    periods: Periods,
+    verify: Callable[[MetricsStore], object] | None = None,
 ) -> int:
-    """Replace the pass's snapshots atomically; returns the KPI rows written."""
+    """Replace the pass's snapshots whole, in one transaction that `verify` (the reconciliation)
+    checks before it commits; returns the KPI rows written."""
     store.write_snapshot(
         run_id=run_id,
         policy_hash=policy_hash,
@@ -36,5 +40,7 @@ def load_snapshot(
         quarantine=quarantined_rows(validated),
         accounts=result.accounts,
         cohorts=result.cohorts,
+        snapshots=periods.snapshot_keys(),
+        verify=verify,
     )
     return result.kpis.height

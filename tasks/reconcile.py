@@ -20,8 +20,6 @@ from datetime import date, timedelta
 
 import polars as pl
 import sqlalchemy as sa
-from prefect import task
-from prefect.cache_policies import NONE
 
 from northstar.config import Policy
 from northstar.store import MetricsStore
@@ -438,14 +436,3 @@ def reconcile_store(
         tolerance,
         invoiced=invoiced,
     )
-
-
-@task(name="reconcile", cache_policy=NONE)
-def reconcile_load(
-    store: MetricsStore,
-    validated: Mapping[str, ValidatedTable],
-    periods: Periods,
-    policy: Policy,
-) -> Reconciliation:
-    """The flow step right after the load: fail the run when stored money does not add up."""
-    return reconcile_store(store, validated, periods, policy)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -47,6 +47,8 @@ IMMEDIATE = "northstar_immediate"
 _UPGRADE_LOCK = threading.Lock()
 """Alembic keeps its migration context in a module global: one upgrade per process at a time."""
 FINAL_STATUSES = ("succeeded", "failed")
+DAY_GRAIN = "day"
+"""The grain of daily snapshots, the ones account rows belong to."""
 COUNT_KEYS = ("read", "loaded", "quarantined")
 
 KPI_COLUMNS: dict[str, pl.DataType] = {
@@ -386,6 +388,7 @@ class MetricsStore:
         self._url = normalize_url(url)
         self.url_for_display: str = self._url.render_as_string(hide_password=True)
         self.chunk_size = chunk_size
+        self._pending: Connection | None = None
         with self._named_errors():
             self.engine: Engine = create_store_engine(self._url)
         if migrate:
@@ -483,13 +486,18 @@ class MetricsStore:
         quarantine: pl.DataFrame | None = None,
         accounts: pl.DataFrame | None = None,
         cohorts: pl.DataFrame | None = None,
+        snapshots: Collection[tuple[date, str]] = (),
+        verify: Callable[[MetricsStore], object] | None = None,
     ) -> WriteResult:
-        """Replace the KPI rows, movement months and this run's quarantine, in one transaction.
+        """Replace whole snapshots, movement months and this run's quarantine, in one transaction.
 
-        KPI rows whose (grain, snapshot_date, metric) are written are deleted first (segments
-        that disappeared go too); movements replace whole months; quarantine (when given)
-        replaces this run's rows; account snapshots replace whole dates; cohort rows replace
-        their (cohort_month, month_number, basis). On any error everything rolls back.
+        Every KPI row of a (snapshot_date, grain) being written, or named in `snapshots`, is
+        deleted first, so a re-run that computes fewer metrics or segments leaves none of the
+        earlier run's rows; account rows replace whole dates (the dates written and the daily
+        snapshots named); movements replace whole months; quarantine (when given) replaces this
+        run's rows; cohort rows replace their (cohort_month, month_number, basis). `verify`
+        reads the store as the transaction has it, before the commit; when it raises, or on
+        any other error, everything rolls back and the store is as it was.
         """
         stamp = {"run_id": pl.lit(run_id, dtype=pl.String)}
         kpi_rows = _conform(kpis, KPI_COLUMNS, "kpis").with_columns(
@@ -524,8 +532,11 @@ class MetricsStore:
         with self._named_errors(), self.begin_write() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+            named = pl.DataFrame(
+                list(snapshots), schema={"snapshot_date": pl.Date, "grain": pl.String}, orient="row"
+            )
             self._replace(
-                connection, t.kpi_snapshots, kpi_rows, ("grain", "snapshot_date", "metric")
+                connection, t.kpi_snapshots, kpi_rows, ("snapshot_date", "grain"), also=named
             )
             if movement_rows is not None:
                 self._replace(connection, t.mrr_movements, movement_rows, ("month",))
@@ -533,10 +544,15 @@ class MetricsStore:
                 connection.execute(sa.delete(t.quarantine).where(t.quarantine.c.run_id == run_id))
                 self._execute_chunks(connection, sa.insert(t.quarantine), quarantine_rows)
             if account_rows is not None:
-                self._replace(connection, t.account_snapshots, account_rows, ("snapshot_date",))
+                days = named.filter(pl.col("grain") == DAY_GRAIN).select("snapshot_date")
+                self._replace(
+                    connection, t.account_snapshots, account_rows, ("snapshot_date",), also=days
+                )
             if cohort_rows is not None:
                 keys = ("cohort_month", "month_number", "basis")
                 self._replace(connection, t.cohorts, cohort_rows, keys)
+            if verify is not None:
+                self._verify_pending(connection, verify)
         return WriteResult(
             kpis=kpi_rows.height,
             movements=0 if movement_rows is None else movement_rows.height,
@@ -545,11 +561,40 @@ class MetricsStore:
             cohorts=0 if cohort_rows is None else cohort_rows.height,
         )
 
-    def _replace(
-        self, connection: Connection, table: sa.Table, rows: pl.DataFrame, keys: Sequence[str]
+    def _verify_pending(
+        self, connection: Connection, verify: Callable[[MetricsStore], object]
     ) -> None:
-        """Delete the rows matching the key values being written, then insert the new rows."""
-        targets = rows.select(pl.col(key).alias(f"k_{key}") for key in keys).unique()
+        """Run `verify` with this store's reads going through the uncommitted transaction."""
+        self._pending = connection
+        try:
+            verify(self)
+        finally:
+            self._pending = None
+
+    @contextmanager
+    def _connected(self) -> Iterator[Connection]:
+        """The pending write's connection while a write verifies itself, else a fresh one."""
+        if self._pending is not None:
+            yield self._pending
+            return
+        with self.engine.connect() as connection:
+            yield connection
+
+    def _replace(
+        self,
+        connection: Connection,
+        table: sa.Table,
+        rows: pl.DataFrame,
+        keys: Sequence[str],
+        *,
+        also: pl.DataFrame | None = None,
+    ) -> None:
+        """Delete the rows matching the key values being written (and those in `also`, a frame
+        of the same key columns), then insert the new rows."""
+        written = rows.select(keys)
+        if also is not None:
+            written = pl.concat([written, also.select(keys).cast(written.schema)])
+        targets = written.select(pl.col(key).alias(f"k_{key}") for key in keys).unique()
         delete = sa.delete(table).where(*(table.c[key] == sa.bindparam(f"k_{key}") for key in keys))
         self._execute_chunks(connection, delete, targets)
         if connection.dialect.name == "postgresql":
@@ -604,7 +649,7 @@ class MetricsStore:
         """The newest snapshot date stored for a grain, or None when there is none."""
         columns = t.kpi_snapshots.c
         statement = sa.select(sa.func.max(columns.snapshot_date)).where(columns.grain == grain)
-        with self.engine.connect() as connection:
+        with self._connected() as connection:
             latest: date | None = connection.execute(statement).scalar_one()
         return latest
 
@@ -621,7 +666,7 @@ class MetricsStore:
     def _read(self, statement: sa.Select[Any]) -> pl.DataFrame:
         """Run a select and return its rows as a frame typed from the selected columns."""
         schema = {column.name: _polars_type(column.type) for column in statement.selected_columns}
-        with self.engine.connect() as connection:
+        with self._connected() as connection:
             rows = connection.execute(statement).all()
         return pl.DataFrame(rows, schema=schema, orient="row")
 
@@ -634,7 +679,7 @@ class MetricsStore:
         unsupported = {n: d for n, d in schema.items() if d not in _DRIVER_TYPES}
         if unsupported:
             raise TypeError(f"read_frame reads {_DRIVER_TYPES} columns, not {unsupported}")
-        with self.engine.connect() as connection:
+        with self._connected() as connection:
             result = connection.execute(statement)
             try:
                 rows = result.cursor.fetchall()

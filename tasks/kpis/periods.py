@@ -46,6 +46,10 @@ class Periods:
     def of(cls, days: Iterable[date] = (), months: Iterable[date] = ()) -> Periods:
         return cls(tuple(sorted(set(days))), tuple(sorted({month_start(m) for m in months})))
 
+    def snapshot_keys(self) -> list[tuple[date, str]]:
+        """(snapshot_date, grain) of every snapshot the pass computes: what a load replaces."""
+        return [(d, DAY) for d in self.days] + [(m, MONTH) for m in self.months]
+
     def spine(self, window_days: int) -> pl.LazyFrame:
         """One row per snapshot: snapshot_date, grain, window_start, window_end (inclusive dates).
 

@@ -105,9 +105,10 @@ def test_same_write_twice_leaves_identical_tables(store: MetricsStore) -> None:
     assert set(store.read_table("kpi_snapshots")["run_id"]) == {"r2"}
 
 
-def test_second_write_replaces_metric_rows_of_its_dates(store: MetricsStore) -> None:
+def test_second_write_replaces_every_row_of_its_snapshots(store: MetricsStore) -> None:
     store.write_snapshot(run_id="r1", policy_hash="h1", kpis=kpis(STATE_A))
-    # Re-run of day mrr only: all -> 1100; the SMB segment is not in the new rows, so it goes.
+    # A re-run of Jan 31 (day) that computes mrr only: all -> 1100. The day's SMB segment and
+    # its logo_churn_rate are not in the new rows, so they go; the month's row stays.
     store.write_snapshot(
         run_id="r2",
         policy_hash="h2",
@@ -119,13 +120,82 @@ def test_second_write_replaces_metric_rows_of_its_dates(store: MetricsStore) -> 
     expected = pl.DataFrame(
         [
             (JAN1, "month", "mrr", "all", 900.0, "r1", "h1"),
-            (JAN31, "day", "logo_churn_rate", "all", 0.05, "r1", "h1"),
             (JAN31, "day", "mrr", "all", 1100.0, "r2", "h2"),
         ],
         schema=got.schema,
         orient="row",
     )
     assert_frame_equal(got, expected)
+
+
+def test_a_named_snapshot_without_rows_is_emptied(store: MetricsStore) -> None:
+    day_accounts = pl.DataFrame(
+        {"snapshot_date": [JAN31], "account_id": ["A1"], "mrr": [100.0], "plan": ["pro"]}
+    ).with_columns(segment=pl.lit("SMB"), clv=pl.lit(None, pl.Float64))
+    store.write_snapshot(run_id="r1", policy_hash="h", kpis=kpis(STATE_A), accounts=day_accounts)
+    # A re-run of Jan 31 whose families all came out empty names the snapshot it covers: its
+    # KPI rows (3 of them) and its account row go; Jan 1's month row is another snapshot.
+    store.write_snapshot(
+        run_id="r2",
+        policy_hash="h",
+        kpis=kpis([]),
+        accounts=day_accounts.clear(),
+        snapshots=[(JAN31, "day")],
+    )
+    assert store.read_table("kpi_snapshots").select("snapshot_date", "grain").rows() == [
+        (JAN1, "month")
+    ]
+    assert store.read_table("account_snapshots").is_empty()
+
+
+def test_a_write_that_fails_verification_leaves_every_table_as_it_was(
+    store: MetricsStore,
+) -> None:
+    accounts = pl.DataFrame(
+        {"snapshot_date": [JAN31], "account_id": ["A1"], "mrr": [100.0], "plan": ["pro"]}
+    ).with_columns(segment=pl.lit("SMB"), clv=pl.lit(None, pl.Float64))
+    cohorts = pl.DataFrame(
+        {
+            "cohort_month": [JAN1],
+            "month_number": [0],
+            "basis": ["logo"],
+            "customers": [4],
+            "mrr": [400.0],
+            "retention": [1.0],
+        }
+    )
+    quarantine = pl.DataFrame(
+        {"table": ["crm/accounts"], "row_number": [3], "row": ["{}"], "reasons": ["x"]}
+    )
+    first = {"kpis": kpis(STATE_A), "movements": moves(MOVES_A), "accounts": accounts}
+    store.write_snapshot(run_id="r1", policy_hash="h", cohorts=cohorts, **first)
+    names = ("kpi_snapshots", "mrr_movements", "account_snapshots", "cohorts", "quarantine")
+    before = {name: store.read_table(name) for name in names}
+    seen: list[float] = []
+
+    def reconcile(pending: MetricsStore) -> None:
+        # reads inside the write see the uncommitted rows: Jan 31's company MRR is now 1.0
+        day = pending.read_kpis(snapshot_date=JAN31, grain="day", metrics=["mrr"])
+        seen.extend(day.filter(pl.col("segment") == "all")["value"].to_list())
+        raise RuntimeError("stored money does not reconcile")
+
+    with pytest.raises(RuntimeError, match="does not reconcile"):
+        store.write_snapshot(
+            run_id="r2",
+            policy_hash="h",
+            kpis=kpis([(JAN31, "day", "all", "mrr", 1.0, 1.0, None, "currency")]),
+            movements=moves([(JAN1, "a1", "new", 1.0, 0.0, 1.0)]),
+            accounts=accounts.with_columns(mrr=pl.lit(1.0)),
+            cohorts=cohorts.with_columns(customers=pl.lit(1)),
+            quarantine=quarantine,
+            snapshots=[(JAN31, "day")],
+            verify=reconcile,
+        )
+    assert seen == [1.0]
+    for name in names:
+        assert_frame_equal(store.read_table(name), before[name])
+    # the store is usable afterwards: reads are back on their own connections
+    assert store.latest_snapshot_date("day") == JAN31
 
 
 def test_movements_replace_whole_months(store: MetricsStore) -> None:
