@@ -388,7 +388,8 @@ class MetricsStore:
         self._url = normalize_url(url)
         self.url_for_display: str = self._url.render_as_string(hide_password=True)
         self.chunk_size = chunk_size
-        self._pending: Connection | None = None
+        self._pending = threading.local()
+        """Per thread, the write connection a `verify` callback reads through."""
         with self._named_errors():
             self.engine: Engine = create_store_engine(self._url)
         if migrate:
@@ -565,17 +566,18 @@ class MetricsStore:
         self, connection: Connection, verify: Callable[[MetricsStore], object]
     ) -> None:
         """Run `verify` with this store's reads going through the uncommitted transaction."""
-        self._pending = connection
+        self._pending.connection = connection
         try:
             verify(self)
         finally:
-            self._pending = None
+            self._pending.connection = None
 
     @contextmanager
     def _connected(self) -> Iterator[Connection]:
         """The pending write's connection while a write verifies itself, else a fresh one."""
-        if self._pending is not None:
-            yield self._pending
+        pending: Connection | None = getattr(self._pending, "connection", None)
+        if pending is not None:
+            yield pending
             return
         with self.engine.connect() as connection:
             yield connection
