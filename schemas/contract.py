@@ -23,6 +23,10 @@ INVOICE_STATUSES = ("paid", "open", "void", "uncollectible")
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 TICKET_CHANNELS = ("email", "chat", "phone", "web", "self_service")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+MAX_ABS_NUMBER = 1e13
+"""Every number column (money, seconds, rates) holds finite values below this in magnitude: ten
+trillion, where a float64 still holds every cent exactly (2**53 cents is about 9.0e13). A larger
+value, or an infinity (`1e400` parses as one), is a row problem for the quarantine."""
 
 
 @dataclass(frozen=True)
