@@ -40,7 +40,10 @@ class Column:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One input table: path `<system>/<table>`, columns, unique key, and its event-date column."""
+    """One input table: path `<system>/<table>`, columns, unique key, and its event-date column.
+
+    A `required` table missing from the source stops the run (exit 3, naming it); an optional
+    one skips the metrics that need it (`tasks.kpis.snapshot.skipped_metrics`)."""
 
     name: str
     columns: tuple[Column, ...]
@@ -176,7 +179,10 @@ TICKETS = TableSpec(
     ),
     key=("ticket_id",),
     date_column="created_at",
+    required=False,
 )
+"""Optional: a company without a helpdesk still gets every other metric; the support family
+and the health factors urgent_tickets and sla_breaches are skipped, and the run says so."""
 USAGE = TableSpec(
     "product/usage",
     _cols(("account_id", S), ("user_id", S), ("date", D), ("events", I), ("active_seconds", F)),

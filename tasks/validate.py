@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import date
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 
 import pandera.polars as pa
@@ -25,6 +25,7 @@ from pandera.constants import CHECK_OUTPUT_KEY
 from prefect import task
 from prefect.cache_policies import NONE
 
+from northstar.sources.base import RAGGED_LINE
 from schemas.billing import CURRENCY_CODE
 from schemas.contract import MAX_ABS_NUMBER, TABLES, Column, TableSpec
 from schemas.models import MODELS
@@ -469,7 +470,9 @@ def subscription_overlaps() -> pl.Expr:
         return expr.over(sub, order_by=[start, row])
 
     def period(of_row: pl.Expr, of_start: pl.Expr, of_end: pl.Expr) -> pl.Expr:
-        shown_end = pl.when(of_end < date.max).then(of_end.cast(pl.String)).otherwise(pl.lit("open"))
+        shown_end = (
+            pl.when(of_end < date.max).then(of_end.cast(pl.String)).otherwise(pl.lit("open"))
+        )
         return pl.format("row {} ({} to {})", of_row, of_start.cast(pl.String), shown_end)
 
     holds_max = end == over(end.cum_max())
@@ -795,7 +798,7 @@ def _raw_json(spec: TableSpec, source: pl.Schema) -> pl.Expr:
     hidden = set(spec.personal_columns) | {c for c in source if "email" in c.lower()}
     fields = []
     for name, dtype in source.items():
-        if name == ROW_NUMBER:
+        if name in (ROW_NUMBER, RAGGED_LINE):
             continue
         col = pl.col(name)
         if name in hidden:
@@ -839,7 +842,11 @@ def validate_table(
         duplicated_accounts,
     )
     checks = _row_checks(spec, origin, schema, typed)
-    if _PERIOD_COLUMNS <= set(columns):
+    if RAGGED_LINE in source.columns:
+        ragged = source.lazy().select(pl.col(RAGGED_LINE).fill_null(False))
+        problem = "the line has more fields than the header (those past it are dropped)"
+        checks.append(_RowCheck(ragged, partial(pl.lit, problem), None, "not_ragged"))
+    if set(columns) >= _PERIOD_COLUMNS:
         staged = staged.with_columns(subscription_overlaps().alias(OVERLAP))
         overlapping = staged.lazy().select(pl.col(OVERLAP).is_not_null())
         reason = partial(pl.col, OVERLAP)
