@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -23,8 +23,9 @@ from northstar.sources import Source
 from northstar.store import MetricsStore
 from tasks.alerting import evaluate_and_notify
 from tasks.compute import compute_kpis, compute_partitioned
-from tasks.extract import Extracted, extract_table, retry_delays
+from tasks.extract import Extracted, extract_table, require_tables, retry_delays
 from tasks.extract.plan import TableRead, plan_reads
+from tasks.kpis.health import FACTOR_TABLES
 from tasks.kpis.periods import Periods, month_end
 from tasks.load import load_snapshot
 from tasks.publish import publish_artifacts
@@ -73,8 +74,8 @@ def as_date(value: object) -> date | None:
 
 
 def extract_all(source: Source, reads: list[TableRead], settings: Settings) -> dict[str, Extracted]:
-    """Every planned read as a concurrent task run with the configured retries; absent tables
-    are left out."""
+    """Every planned read as a concurrent task run with the configured retries; absent optional
+    tables are left out, an absent required one stops the run (ContractError, exit 3)."""
     extract = extract_table.with_options(
         retries=settings.extract_retries,
         retry_delay_seconds=retry_delays(
@@ -82,7 +83,14 @@ def extract_all(source: Source, reads: list[TableRead], settings: Settings) -> d
         ),
     )
     futures = [extract.submit(source, read) for read in reads]
-    return {e.table: e for e in (f.result() for f in futures) if e is not None}
+    extracted = {e.table: e for e in (f.result() for f in futures) if e is not None}
+    require_tables(source, reads, extracted)
+    return extracted
+
+
+def skipped_factors(extracted: Collection[str]) -> dict[str, tuple[str, ...]]:
+    """Health factors left out of every score, by the optional table the source lacks."""
+    return {t: f for t, f in FACTOR_TABLES.items() if t not in extracted}
 
 
 def run_pass(
@@ -110,6 +118,7 @@ def run_pass(
         reads = plan_reads(periods, policy, settings.segment_dimensions)
         extracted = extract_all(resources.source, reads, settings)
         validated = validate_extracted(extracted, policy.reporting_currency)
+        factors = skipped_factors(extracted)
         del extracted  # the raw frames: the rest of the run reads only the validated tables
         tables = table_counts(validated)
         if partitions > 1:
@@ -162,6 +171,8 @@ def run_pass(
         logger.warning(
             "skipped %s metrics: source lacks %s", skip["metrics"], skip["missing_tables"]
         )
+    for table, names in factors.items():
+        logger.warning("health scores leave out %s: source lacks %s", list(names), table)
     logger.info(
         "loaded %d KPI rows for %d days and %d months", rows, len(periods.days), len(periods.months)
     )

@@ -23,6 +23,10 @@ INVOICE_STATUSES = ("paid", "open", "void", "uncollectible")
 TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 TICKET_CHANNELS = ("email", "chat", "phone", "web", "self_service")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+MAX_ABS_NUMBER = 1e13
+"""Every number column (money, seconds, rates) holds finite values below this in magnitude: ten
+trillion, where a float64 still holds every cent exactly (2**53 cents is about 9.0e13). A larger
+value, or an infinity (`1e400` parses as one), is a row problem for the quarantine."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,10 @@ class Column:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One input table: path `<system>/<table>`, columns, unique key, and its event-date column."""
+    """One input table: path `<system>/<table>`, columns, unique key, and its event-date column.
+
+    A `required` table missing from the source stops the run (exit 3, naming it); an optional
+    one skips the metrics that need it (`tasks.kpis.snapshot.skipped_metrics`)."""
 
     name: str
     columns: tuple[Column, ...]
@@ -172,7 +179,10 @@ TICKETS = TableSpec(
     ),
     key=("ticket_id",),
     date_column="created_at",
+    required=False,
 )
+"""Optional: a company without a helpdesk still gets every other metric; the support family
+and the health factors urgent_tickets and sla_breaches are skipped, and the run says so."""
 USAGE = TableSpec(
     "product/usage",
     _cols(("account_id", S), ("user_id", S), ("date", D), ("events", I), ("active_seconds", F)),

@@ -14,6 +14,7 @@ import copy
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 
 import pandera.polars as pa
@@ -24,8 +25,9 @@ from pandera.constants import CHECK_OUTPUT_KEY
 from prefect import task
 from prefect.cache_policies import NONE
 
+from northstar.sources.base import RAGGED_LINE
 from schemas.billing import CURRENCY_CODE
-from schemas.contract import TABLES, Column, TableSpec
+from schemas.contract import MAX_ABS_NUMBER, TABLES, Column, TableSpec
 from schemas.models import MODELS
 from tasks.extract import Extracted
 
@@ -46,8 +48,10 @@ _DATE = r"^\d{4}-\d{2}-\d{2}$"
 _MONTH = r"^\d{4}-\d{2}$"
 _TIMESTAMP = (
     r"^(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<hm>\d{2}:\d{2})(?P<s>:\d{2}(?:\.\d+)?)?)?"
-    r"\s*(?P<offset>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+    r"\s*(?P<offset>Z|z|[+-](?:(?:0\d|1[0-3])(?::?[0-5]\d)?|14(?::?00)?))?$"
 )
+"""ISO 8601 timestamps; an offset must be a real one (-14:00 to +14:00, minutes below 60), so a
+`+25:00` or `+99:99` that would shift the time by days does not parse."""
 MIN_BAD_FOR_WRONG_TYPE = 3
 """A column is wrongly typed (stop the run) when none of its values parse and at least this many
 are present; fewer bad values in a sparse column are row problems for the quarantine."""
@@ -65,6 +69,12 @@ _BOOLEANS = {
     "0": False,
 }
 """Boolean spellings accepted from text, matched case-insensitively."""
+NUL = "\x00"
+"""A NUL character: SQLite stores it, PostgreSQL refuses it, so no text value may hold one."""
+OVERLAP = "_overlap"
+"""Staged subscriptions carry, per row, the reason its price period overlaps another (or NULL)."""
+_PERIOD_COLUMNS = frozenset({"subscription_id", "start_date", "end_date"})
+"""Columns of a table of price periods (billing/subscriptions), which must not overlap."""
 _POSITION, _OK, _FAILED = "_position", "_ok", "_failed"
 """Working columns of the key checks (row position, verdict) and of a row failing any check."""
 
@@ -311,6 +321,11 @@ def _text(name: str) -> str:
     return f"_text_{name}"
 
 
+def _printable(text: pl.Expr) -> pl.Expr:
+    """Text fit for a reason in either store: a NUL character written as `\\u0000`."""
+    return text.str.replace_all(NUL, "\\u0000", literal=True)
+
+
 def _with_texts(
     flagged: pl.DataFrame, raw: pl.LazyFrame, parsers: Mapping[str, _Parsed]
 ) -> pl.DataFrame:
@@ -318,7 +333,7 @@ def _with_texts(
 
     Rechunked: polars 2.1 can panic formatting text from columns split in several chunks.
     """
-    texts = raw.select(*[p.text.alias(_text(name)) for name, p in parsers.items()])
+    texts = raw.select(*[_printable(p.text).alias(_text(name)) for name, p in parsers.items()])
     return flagged.hstack(texts.collect()).rechunk()
 
 
@@ -403,14 +418,85 @@ def stage(
     return staged_with_texts.lazy().select(ROW_NUMBER, *parsers, errors.alias(ERRORS))
 
 
-def _known_account_check(known: pl.Series) -> pa.Check:
-    """Pandera check: the account_id is one of the clean crm/accounts ids."""
+def _known_account_check(known: pl.Series, duplicated: pl.Series | None = None) -> pa.Check:
+    """Pandera check: the account_id is one of the clean crm/accounts ids.
+
+    Ids in `duplicated` (set aside in crm/accounts as duplicates) pass here: a check of their own
+    says so, which is more than 'unknown'."""
     ids = known.cast(pl.String).unique()
+    if duplicated is not None:
+        ids = pl.concat([ids, duplicated.cast(pl.String)]).unique()
 
     def known_account(data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col(data.key).is_in(ids.implode()))
 
     return pa.Check(known_account, name="known_account", error="unknown account '{value}'")
+
+
+def _duplicated_account_check(duplicated: pl.Series) -> pa.Check:
+    """Pandera check: the account_id is not one crm/accounts quarantined for its repeated key."""
+    ids = duplicated.cast(pl.String).unique()
+
+    def not_duplicated(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(~pl.col(data.key).is_in(ids.implode()))
+
+    error = "account '{value}' is duplicated in crm/accounts (conflicting rows, all quarantined)"
+    return pa.Check(not_duplicated, name="duplicated_account", error=error)
+
+
+def duplicated_account_ids(accounts: ValidatedTable, raw: pl.LazyFrame) -> pl.Series:
+    """Account ids given on more than one crm/accounts row and absent from the clean rows."""
+    ids = raw.select(_blank_to_null(pl.col("account_id").cast(pl.String)).alias("account_id"))
+    repeated = ids.filter(pl.col("account_id").is_duplicated()).unique().collect()["account_id"]
+    return repeated.filter(~repeated.is_in(accounts.clean["account_id"].implode()))
+
+
+def subscription_overlaps() -> pl.Expr:
+    """Per price period, why it overlaps another of its subscription (NULL when it does not).
+
+    Periods are [start_date, end_date), open when end_date is NULL. Ordered by start within a
+    subscription, a period overlaps an earlier one when the latest end before it (a running
+    maximum) is after its start, and a later one when the next period starts before its end; the
+    reason names the other row (the earlier one holding that maximum, the next one) and its
+    period. Periods that fail their own checks (no start, end not after start, a key another row
+    has: the key checks' problem) take no part.
+    """
+    sub, start, row = pl.col("subscription_id"), pl.col("start_date"), pl.col(ROW_NUMBER)
+    valid = sub.is_not_null() & start.is_not_null() & ~pl.struct(sub, start).is_duplicated()
+    valid = valid & (pl.col("end_date").is_null() | (pl.col("end_date") > start))
+    end = pl.when(valid).then(pl.col("end_date").fill_null(date.max))
+
+    def over(expr: pl.Expr) -> pl.Expr:
+        return expr.over(sub, order_by=[start, row])
+
+    def period(of_row: pl.Expr, of_start: pl.Expr, of_end: pl.Expr) -> pl.Expr:
+        shown_end = (
+            pl.when(of_end < date.max).then(of_end.cast(pl.String)).otherwise(pl.lit("open"))
+        )
+        return pl.format("row {} ({} to {})", of_row, of_start.cast(pl.String), shown_end)
+
+    holds_max = end == over(end.cum_max())
+    earlier_end = over(end.cum_max().shift(1))
+    earlier_row = over(pl.when(holds_max).then(row).forward_fill().shift(1))
+    earlier_start = over(pl.when(holds_max).then(start).forward_fill().shift(1))
+    next_row, next_start, next_end = over(row.shift(-1)), over(start.shift(-1)), over(end.shift(-1))
+    with_earlier = valid & (earlier_end > start)
+    with_next = valid & next_end.is_not_null() & (next_start < end)
+    others = pl.concat_list(
+        pl.when(with_earlier).then(period(earlier_row, earlier_start, earlier_end)),
+        pl.when(with_next & (next_row != earlier_row).fill_null(True)).then(
+            period(next_row, next_start, next_end)
+        ),
+    ).list.drop_nulls()
+    return pl.when(with_earlier | with_next).then(
+        pl.format(
+            "price period {} to {} overlaps {} of subscription {}",
+            start.cast(pl.String),
+            pl.col("end_date").cast(pl.String).fill_null("open"),
+            others.list.join(" and "),
+            _printable(sub),
+        )
+    )
 
 
 def _fx_check(fx_currencies: Collection[str], reporting_currency: str) -> pa.Check:
@@ -476,16 +562,21 @@ def _schema(
     fx_currencies: Collection[str] | None,
     reporting_currency: str,
     shared: pl.DataFrame,
+    duplicated: pl.Series | None = None,
 ) -> pa.DataFrameSchema:
     """The table's pandera model plus the checks that depend on this run's other tables.
 
     Extra (non-contract) columns get no column checks but count in the duplicate-row checks;
-    `shared` is the rows with a shared key (`shared_key_rows`).
+    `shared` is the rows with a shared key (`shared_key_rows`); `duplicated` the account ids
+    crm/accounts set aside as conflicting duplicates.
     """
     contract = [c for c in columns if c in {s.name for s in spec.all_columns}]
     schema = copy.deepcopy(MODELS[spec.name].to_schema()).select_columns(contract)
     if known_accounts is not None and "account_id" in columns and spec.name != "crm/accounts":
-        schema.columns["account_id"].checks.append(_known_account_check(known_accounts))
+        account_checks = schema.columns["account_id"].checks
+        account_checks.append(_known_account_check(known_accounts, duplicated))
+        if duplicated is not None and not duplicated.is_empty():
+            account_checks.append(_duplicated_account_check(duplicated))
     if "currency" in columns and spec.name != "billing/fx_rates":
         check = _fx_check(fx_currencies or (), reporting_currency)
         schema.columns["currency"].checks.append(check)
@@ -516,7 +607,7 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A staged value as message text: timestamps in ISO 8601 UTC, NULL as 'null'."""
     col = pl.col(name)
     text = col.dt.to_string("%Y-%m-%dT%H:%M:%SZ") if isinstance(dtype, pl.Datetime) else col
-    return text.cast(pl.String).fill_null("null")
+    return _printable(text.cast(pl.String)).fill_null("null")
 
 
 def _render(template: str, spec: TableSpec, schema: pl.Schema) -> pl.Expr:
@@ -572,7 +663,7 @@ def _failing(
 def _value_reason(name: str, template: str) -> pl.Expr:
     """A column check's reason for the row: `column: ` and the template around the value."""
     before, _, after = template.partition("{value}")
-    value = pl.col(name).cast(pl.String)
+    value = _printable(pl.col(name).cast(pl.String))
     return pl.concat_str(pl.lit(f"{name}: {before}"), value, pl.lit(after), ignore_nulls=True)
 
 
@@ -621,17 +712,46 @@ def _row_checks(
                 absent = absent | pl.col(name).is_nan()
             missing = partial(_missing_reason, name)
             checks.append(_RowCheck(typed.select(absent), missing, name, "not_nullable"))
+        checks.extend(_value_checks(spec, name, types[name], typed, column.nullable))
         for check in column.checks:
             failing = _failing(spec, origin, check, typed, name, name)
             if failing is not None:
                 reason = partial(_value_reason, name, _value_template(check))
                 checks.append(_RowCheck(failing, reason, name, _identifier(check)))
+    for name in [n for n in types.names() if n not in schema.columns]:
+        checks.extend(_value_checks(spec, name, types[name], typed, nullable=True))
     for check in schema.checks:
         failing = _failing(spec, origin, check, typed, "*", schema.name)
         if failing is not None:
             reason = partial(_render, str(check.error), spec, types)
             checks.append(_RowCheck(failing, reason, schema.name, _identifier(check)))
     return checks
+
+
+def _out_of_range_reason(name: str) -> pl.Expr:
+    """Why a number is refused, quoting it as given (`1e400`, not the `inf` it parsed to)."""
+    limit = f"{MAX_ABS_NUMBER:.0e}".replace("+", "")
+    return pl.format(f"{name}: '{{}}' is not a finite number below {limit}", pl.col(_text(name)))
+
+
+def _value_checks(
+    spec: TableSpec, name: str, dtype: pl.DataType, typed: pl.LazyFrame, nullable: bool
+) -> list[_RowCheck]:
+    """Checks every contract value of its type meets: a finite number in range, text without NUL.
+
+    A NaN in a non-nullable column is already a missing value; elsewhere it is out of range.
+    """
+    col = pl.col(name)
+    if dtype.is_float():
+        in_range = col.is_finite() & (col.abs() < MAX_ABS_NUMBER)
+        bad = col.is_not_null() & ~in_range & (pl.lit(nullable) | ~col.is_nan())
+        reason = partial(_out_of_range_reason, name)
+        return [_RowCheck(typed.select(bad), reason, name, "finite_in_range")]
+    if isinstance(dtype, pl.String):
+        problem = f"{name}: contains a NUL character (U+0000), which {spec.name} text cannot hold"
+        nul = col.str.contains(NUL, literal=True).fill_null(False)
+        return [_RowCheck(typed.select(nul), partial(pl.lit, problem), name, "no_nul")]
+    return []
 
 
 def _verdicts(
@@ -678,7 +798,7 @@ def _raw_json(spec: TableSpec, source: pl.Schema) -> pl.Expr:
     hidden = set(spec.personal_columns) | {c for c in source if "email" in c.lower()}
     fields = []
     for name, dtype in source.items():
-        if name == ROW_NUMBER:
+        if name in (ROW_NUMBER, RAGGED_LINE):
             continue
         col = pl.col(name)
         if name in hidden:
@@ -698,20 +818,39 @@ def validate_table(
     fx_currencies: Collection[str] | None = None,
     reporting_currency: str = "USD",
     extra_columns: Collection[str] = (),
+    duplicated_accounts: pl.Series | None = None,
 ) -> ValidatedTable:
     """Stage and validate one table; every raw row ends in clean or in quarantine.
 
     known_accounts None skips the account check; fx_currencies None means no fx table, so only
     the reporting currency is accepted. `extra_columns` (not in the contract, e.g. a segment
     dimension) are kept as String after the contract columns; a missing one is a ContractError.
+    `duplicated_accounts` are ids crm/accounts gave twice: rows of them say so, not 'unknown'.
     """
     source = raw.collect()
     staged, parsers = _staged(spec, source.lazy(), origin, extra_columns)
     columns = list(parsers)
     typed = staged.lazy().select(columns)
     shared = shared_key_rows(spec, typed)
-    schema = _schema(spec, columns, known_accounts, fx_currencies, reporting_currency, shared)
+    schema = _schema(
+        spec,
+        columns,
+        known_accounts,
+        fx_currencies,
+        reporting_currency,
+        shared,
+        duplicated_accounts,
+    )
     checks = _row_checks(spec, origin, schema, typed)
+    if RAGGED_LINE in source.columns:
+        ragged = source.lazy().select(pl.col(RAGGED_LINE).fill_null(False))
+        problem = "the line has more fields than the header (those past it are dropped)"
+        checks.append(_RowCheck(ragged, partial(pl.lit, problem), None, "not_ragged"))
+    if set(columns) >= _PERIOD_COLUMNS:
+        staged = staged.with_columns(subscription_overlaps().alias(OVERLAP))
+        overlapping = staged.lazy().select(pl.col(OVERLAP).is_not_null())
+        reason = partial(pl.col, OVERLAP)
+        checks.append(_RowCheck(overlapping, reason, schema.name, "no_overlap"))
     verdicts, failed = _verdicts(spec, origin, staged, parsers, checks)
     clean = verdicts.filter(~failed).sort(ROW_NUMBER).select(columns)
     bad = verdicts.filter(failed)
@@ -759,6 +898,7 @@ def validate_tables(
     `extra_columns` names, per table, non-contract columns to keep as String.
     """
     known: pl.Series | None = None
+    duplicated: pl.Series | None = None
     fx: list[str] | None = None
     validated: dict[str, ValidatedTable] = {}
     for name in sorted(raw, key=_order):
@@ -771,10 +911,12 @@ def validate_tables(
             fx_currencies=fx,
             reporting_currency=reporting_currency,
             extra_columns=(extra_columns or {}).get(name, ()),
+            duplicated_accounts=duplicated,
         )
         validated[name] = table
         if name == "crm/accounts":
             known = table.clean["account_id"]
+            duplicated = duplicated_account_ids(table, frame)
         if name == "billing/fx_rates":
             fx = table.clean["currency"].unique().to_list()
     return validated

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import polars as pl
 
 ROW_NUMBER = "_row_number"
+RAGGED_LINE = "_ragged_line"
+"""CSV frames carry, per row, whether its line held more fields than the header (else NULL)."""
+_OVERFLOW = "_extra_fields"
+"""The column added to a CSV header so that a line's first field past the header has a place."""
 DUPLICATE_SUFFIX = "_duplicated_0"
 """What polars appends to the second column of a CSV header that repeats a name."""
 
@@ -29,10 +34,17 @@ class UnreadableTable(SourceError):
     """A table's bytes arrived but are not a table (empty, truncated, not CSV or parquet):
     bad input that no retry fixes, unlike a source that cannot be reached."""
 
-    def __init__(self, table: str, origin: str, problem: str, column: str | None = None) -> None:
+    def __init__(
+        self,
+        table: str,
+        origin: str,
+        problem: str,
+        column: str | None = None,
+        message: str | None = None,
+    ) -> None:
         self.table, self.origin, self.problem, self.column = table, origin, problem, column
         where = f"column '{column}': " if column is not None else ""
-        super().__init__(f"table {table}: cannot read {origin}: {where}{problem}")
+        super().__init__(message or f"table {table}: cannot read {origin}: {where}{problem}")
 
 
 def is_transport_error(err: BaseException) -> bool:
@@ -91,7 +103,8 @@ def locate(table: str, relative_paths: Iterable[str], where: str) -> Located | N
     """Which of `<table>.csv`, `<table>.parquet` or `<table>/**.parquet` holds the table.
 
     `relative_paths` are the file paths found under the source root ('/'-separated); `where`
-    names the source in error messages. Two layouts for one table are an error, not a guess.
+    names the source in error messages. Two layouts for one table are an error, not a guess: an
+    UnreadableTable (bad input no retry fixes), as is a table folder without parquet files.
     """
     paths = set(relative_paths)
     folder = sorted(p for p in paths if p.startswith(f"{table}/"))
@@ -105,26 +118,46 @@ def locate(table: str, relative_paths: Iterable[str], where: str) -> Located | N
             p for p in folder if p.endswith(".parquet") and not _hidden(p[len(table) + 1 :])
         )
         if not parts:
-            raise SourceError(f"table {table}: folder {where}/{table}/ holds no .parquet files")
+            problem = f"folder {where}/{table}/ holds no .parquet files"
+            raise UnreadableTable(table, where, problem, message=f"table {table}: {problem}")
         layouts.append(Located("parquet", parts, hive=True))
     if len(layouts) > 1:
         found = ", ".join(f"{where}/{loc.paths[0]}" for loc in layouts)
-        raise SourceError(f"table {table}: found more than one layout ({found}); keep only one")
+        problem = f"found more than one layout ({found}); keep only one"
+        raise UnreadableTable(table, where, problem, message=f"table {table}: {problem}")
     return layouts[0] if layouts else None
+
+
+def with_overflow_column(content: bytes) -> bytes:
+    """CSV bytes whose header line names one column more (`_extra_fields`), so that a line with
+    more fields than the header reads its first extra field there instead of failing the file."""
+    if not content:
+        return content
+    end = content.find(b"\n")
+    end = len(content) if end < 0 else end
+    cut = end - 1 if end > 0 and content[end - 1 : end] == b"\r" else end
+    return content[:cut] + f",{_OVERFLOW}".encode() + content[cut:]
 
 
 def scan_csv_text(source: str | bytes) -> pl.LazyFrame:
     """A CSV file or buffer with every column as String (typing happens in validation).
 
-    Bytes that are not UTF-8 become U+FFFD, which validation quarantines with its row."""
-    return pl.scan_csv(
-        source,
+    Bytes that are not UTF-8 become U+FFFD, which validation quarantines with its row. A line
+    with more (non-empty) fields than the header is kept, its fields past the header dropped
+    and `_ragged_line` True, for validation to quarantine as a row: one ragged line no longer
+    fails its file. The file is read into memory for that (its header gets a column more)."""
+    content = source if isinstance(source, bytes) else Path(source).read_bytes()
+    scan = pl.scan_csv(
+        with_overflow_column(content),
         infer_schema=False,
         encoding="utf8-lossy",
         empty_string_is_null=True,
+        truncate_ragged_lines=True,
         row_index_name=ROW_NUMBER,
         row_index_offset=1,
     )
+    ragged = pl.when(pl.col(_OVERFLOW).is_not_null()).then(True).alias(RAGGED_LINE)
+    return scan.with_columns(ragged).drop(_OVERFLOW)
 
 
 def scan_parquet_files(
@@ -142,7 +175,8 @@ def scan_parquet_files(
 
 
 def project(table: str, origin: str, scan: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
-    """`_row_number` as Int64 first, then the requested columns the scan has, in request order.
+    """`_row_number` as Int64 first, then the requested columns the scan has, in request order
+    (a CSV has `_ragged_line` to give, when asked for).
 
     Reads only the schema (CSV header or parquet footer), so the frame stays lazy and
     predicate and projection pushdown reach the scan. A requested column that a CSV header

@@ -9,10 +9,12 @@ from northstar.sources.base import (
     Located,
     RawTable,
     SourceError,
+    UnreadableTable,
     locate,
     project,
     scan_csv_text,
     scan_parquet_files,
+    unreadable,
 )
 
 
@@ -25,10 +27,22 @@ class FolderSource:
             raise SourceError(f"source folder not found: {self.root}")
         self.description = str(self.root)
 
+    def _dangling(self, table: str, path: Path) -> None:
+        """Refuse a path where a table could be that is a symbolic link leading nowhere (broken,
+        or a loop), itself or through a folder above it: bad input, not an absent table."""
+        for link in [path, *path.parents]:
+            if link == self.root:
+                return
+            if link.is_symlink() and not link.exists():
+                problem = f"{link} is a symbolic link that leads nowhere (broken, or a loop)"
+                raise UnreadableTable(table, str(path), problem)
+
     def _files(self, table: str) -> list[str]:
         """Paths, relative to the root, of the files that could hold `table`."""
         candidates = [self.root / f"{table}.csv", self.root / f"{table}.parquet"]
         folder = self.root / table
+        for path in [*candidates, folder]:
+            self._dangling(table, path)
         found = [p for p in candidates if p.is_file()]
         if folder.is_dir():
             found.extend(p for p in folder.rglob("*") if p.is_file())
@@ -49,7 +63,11 @@ class FolderSource:
             return None
         paths = [str(self.root / p) for p in located.paths]
         if located.format == "csv":
-            origin, scan = paths[0], scan_csv_text(paths[0])
+            origin = paths[0]
+            try:
+                scan = scan_csv_text(paths[0])
+            except OSError as err:
+                raise unreadable(table, origin, err) from err
         else:
             origin = str(self.root / table) + "/" if located.hive else paths[0]
             scan = scan_parquet_files(paths, hive=located.hive)

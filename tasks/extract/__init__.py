@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,8 @@ from prefect.cache_policies import NONE
 from prefect.states import State
 
 from northstar.sources import Source, UnreadableTable
-from northstar.sources.base import unreadable
+from northstar.sources.base import RAGGED_LINE, unreadable
+from schemas.contract import TABLES
 from tasks.extract.plan import TableRead, row_filter
 
 
@@ -28,9 +30,10 @@ class Extracted:
 def read_table(source: Source, read: TableRead) -> Extracted | None:
     """Scan one table lazily, keep the rows the pass needs, and materialise it (None if absent).
 
-    A table whose content cannot be parsed is rejected input: a ContractError naming it."""
+    A table whose content cannot be parsed is rejected input: a ContractError naming it. A CSV's
+    `_ragged_line` marks (lines with more fields than the header) come along for validation."""
     try:
-        raw = source.scan(read.table, read.columns)
+        raw = source.scan(read.table, (*read.columns, RAGGED_LINE))
         if raw is None:
             return None
         frame = raw.frame
@@ -46,6 +49,21 @@ def read_table(source: Source, read: TableRead) -> Extracted | None:
 
         raise ContractError(err.table, err.origin, err.column, err.problem) from err
     return Extracted(read.table, raw.origin, rows, read.columns)
+
+
+def require_tables(source: Source, reads: list[TableRead], found: Collection[str]) -> None:
+    """Stop the run (ContractError, exit 3) when a table the contract requires was not found.
+
+    Optional tables may be absent: the metrics they feed are skipped and the run says which."""
+    from tasks.validate import ContractError  # validate imports this module
+
+    for read in reads:
+        if TABLES[read.table].required and read.table not in found:
+            problem = (
+                "required table not found in the source (expected "
+                f"{read.table}.csv, {read.table}.parquet or a {read.table}/ parquet folder)"
+            )
+            raise ContractError(read.table, source.description, None, problem)
 
 
 def _worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:

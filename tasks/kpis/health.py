@@ -454,6 +454,13 @@ def _mrr_trend(frame: pl.LazyFrame, mrr: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+FACTOR_TABLES: dict[str, tuple[str, ...]] = {
+    "product/usage": ("usage_trend", "seat_activity", "days_since_login"),
+    "crm/surveys": ("nps", "csat"),
+    "helpdesk/tickets": ("urgent_tickets", "sla_breaches"),
+    "billing/invoices": ("late_invoices",),
+}
+"""The factors each table feeds; without the table they are left out of every score."""
 FACTOR_ORDER = (
     "mrr_trend",
     "usage_trend",

@@ -397,6 +397,69 @@ def _cell(relative_column: str, value: str) -> Callable[[str], str]:
     return change
 
 
+def _cell_on(column: str, value: str, where: str, prefix: str) -> Callable[[str], str]:
+    """Replace one column's value on the first data row whose `where` value starts with
+    `prefix` (a row inside the run's read window), in a CSV text without quoted commas."""
+
+    def change(content: str) -> str:
+        lines = content.splitlines()
+        header = lines[0].split(",")
+        number = next(
+            n
+            for n, line in enumerate(lines[1:], 1)
+            if line.split(",")[header.index(where)].startswith(prefix)
+        )
+        cells = lines[number].split(",")
+        cells[header.index(column)] = value
+        lines[number] = ",".join(cells)
+        return "\n".join(lines) + "\n"
+
+    return change
+
+
+OVERLAP_START = "2025-03-01"
+
+
+def _open_monthly_usd(content: str) -> dict[str, Any]:
+    """The first price period that is monthly, in USD, open, without trial and started before
+    OVERLAP_START: the one an overlapping period is added over."""
+    periods = pl.read_csv(io.StringIO(content), infer_schema=False)
+    usable = periods.filter(
+        (pl.col("billing_period") == "month")
+        & (pl.col("currency") == "USD")
+        & pl.col("end_date").is_null()
+        & pl.col("trial_end").is_null()
+        & (pl.col("start_date") < OVERLAP_START)
+    )
+    return usable.row(0, named=True)
+
+
+def _add_overlap(content: str) -> str:
+    """Append an open 400.00 monthly period from OVERLAP_START to the subscription of
+    `_open_monthly_usd`, overlapping its open period."""
+    period = _open_monthly_usd(content)
+    header = content.splitlines()[0].split(",")
+    extra = period | {"amount": "400.00", "discount": "0", "start_date": OVERLAP_START}
+    line = ",".join("" if extra[c] is None else str(extra[c]) for c in header)
+    return content.rstrip("\n") + "\n" + line + "\n"
+
+
+def _duplicate_first_account(content: str) -> str:
+    """Repeat the first account's line in another segment (a column runs read, unlike the
+    name): a conflicting duplicate key."""
+    lines = content.splitlines()
+    cells = lines[1].split(",")
+    cells[lines[0].split(",").index("segment")] = "Other"
+    return "\n".join([*lines, ",".join(cells)]) + "\n"
+
+
+def _ragged_first_row(content: str) -> str:
+    """The first data line with two fields more than the header."""
+    lines = content.splitlines()
+    lines[1] += ",extra,fields"
+    return "\n".join(lines) + "\n"
+
+
 CLI_CASES: list[Any] = [
     pytest.param(
         "billing/subscriptions.csv",
@@ -418,6 +481,69 @@ CLI_CASES: list[Any] = [
         3,
         ("crm/accounts", "account_id", "missing"),
         id="semicolon-delimiter",
+    ),
+    pytest.param(
+        "billing/subscriptions.csv",
+        _add_overlap,
+        0,
+        ("billing/subscriptions", f"price period {OVERLAP_START} to open overlaps row", "open"),
+        id="overlapping-period-quarantined",
+    ),
+    pytest.param(
+        "billing/subscriptions.csv",
+        _cell("amount", "1e400"),
+        0,
+        ("billing/subscriptions", "amount", "'1e400' is not a finite number below 1e13"),
+        id="infinite-amount-quarantined",
+    ),
+    pytest.param(
+        "helpdesk/tickets.csv",
+        _cell_on("handle_seconds", "1e400", "created_at", "2025-04-0"),
+        0,
+        ("helpdesk/tickets", "handle_seconds", "'1e400' is not a finite number below 1e13"),
+        id="infinite-handle-seconds-quarantined",
+    ),
+    pytest.param(
+        "product/usage.csv",
+        _cell_on("active_seconds", "1e400", "date", "2025-04-0"),
+        0,
+        ("product/usage", "active_seconds", "'1e400' is not a finite number below 1e13"),
+        id="infinite-active-seconds-quarantined",
+    ),
+    pytest.param(
+        "crm/accounts.csv",
+        _cell("created_at", "2024-06-01T10:00:00+25:00"),
+        0,
+        ("crm/accounts", "created_at", "'2024-06-01T10:00:00+25:00' is not an ISO 8601"),
+        id="impossible-offset-quarantined",
+    ),
+    pytest.param(
+        "crm/accounts.csv",
+        _cell("created_at", "2024-06-01T10:00:00+99:99"),
+        0,
+        ("crm/accounts", "created_at", "'2024-06-01T10:00:00+99:99' is not an ISO 8601"),
+        id="impossible-offset-minutes-quarantined",
+    ),
+    pytest.param(
+        "crm/accounts.csv",
+        _cell("segment", "SMB\x00"),
+        0,
+        ("crm/accounts", "segment", "contains a NUL character (U+0000), which crm/accounts"),
+        id="nul-text-quarantined",
+    ),
+    pytest.param(
+        "crm/accounts.csv",
+        _duplicate_first_account,
+        0,
+        ("billing/subscriptions", "account_id", "is duplicated in crm/accounts"),
+        id="duplicated-account-named",
+    ),
+    pytest.param(
+        "crm/accounts.csv",
+        _ragged_first_row,
+        0,
+        ("crm/accounts", "the line has", "more fields than the header"),
+        id="ragged-line-quarantined",
     ),
 ]
 
@@ -472,3 +598,131 @@ def test_cli_rejection_prints_no_traceback(small_company: Path, tmp_path: Path, 
     assert result.returncode == 3, output
     assert "column 'created_at': missing" in " ".join(output.split())
     assert "Traceback" not in output
+
+
+def _both_layouts(folder: Path) -> None:
+    """billing/invoices as a CSV and, beside it, the same rows as parquet."""
+    invoices = folder / "billing" / "invoices.csv"
+    pl.read_csv(invoices, infer_schema=False).write_parquet(invoices.with_suffix(".parquet"))
+
+
+def _self_loop(folder: Path) -> None:
+    """crm/surveys.csv replaced by a symbolic link to itself."""
+    surveys = folder / "crm" / "surveys.csv"
+    surveys.unlink()
+    surveys.symlink_to(surveys)
+
+
+LAYOUT_CASES: list[Any] = [
+    pytest.param(
+        _both_layouts,
+        ("billing/invoices", "billing/invoices.csv, ", "billing/invoices.parquet"),
+        id="csv-and-parquet",
+    ),
+    pytest.param(
+        lambda folder: (folder / "product" / "usage.csv").unlink(),
+        ("product/usage", "required table not found in the source"),
+        id="required-table-missing",
+    ),
+    pytest.param(
+        _self_loop,
+        ("crm/surveys", "symbolic link that leads nowhere"),
+        id="symlink-loop",
+    ),
+]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize(("damage", "named"), LAYOUT_CASES)
+def test_cli_on_a_broken_layout_exits_3_at_once_naming_the_table(
+    damage: Callable[[Path], None],
+    named: tuple[str, ...],
+    small_company: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # was: two layouts a SourceError, retried 3 times (2 + 10 + 30 s) then exit 1; a missing
+    # required table or a symlink loop only warned and the run exited 0. Now exit 3, no retry:
+    # well under the 42 s the retries alone would wait.
+    import time
+
+    folder = _company_with(small_company, tmp_path, damage)
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    began = time.monotonic()
+    result = CliRunner().invoke(
+        app, ["run", "daily", "--date", "2025-04-15", "--source", str(folder), "--store", store]
+    )
+    elapsed = time.monotonic() - began
+    output = " ".join((result.output + capfd.readouterr().err).split())
+    assert result.exit_code == 3, output
+    compact = "".join(output.split())  # the console wraps long paths anywhere
+    assert all("".join(part.split()) in compact for part in named), output
+    assert elapsed < 40, elapsed
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_overlapping_period_is_not_added_to_mrr(small_company: Path, tmp_path: Path) -> None:
+    # an open 400.00 monthly period added from 2025-03-01 over an open monthly USD period P of
+    # the same subscription: before, the account's MRR on 2025-04-15 was its MRR + 400.00 with
+    # nothing quarantined. Now both periods are quarantined, each naming the other, so the
+    # account's MRR is its MRR without P: before - (P.amount - P.discount) / 1 month (0.00 and
+    # no account row when P was its only period); never before + 400.00.
+    import sqlalchemy as sa
+
+    period = _open_monthly_usd((small_company / "billing" / "subscriptions.csv").read_text())
+    stores = {}
+    for name, damage in (
+        ("good", lambda folder: None),
+        ("overlap", _csv_rewrite("billing/subscriptions.csv", _add_overlap)),
+    ):
+        folder = _company_with(small_company, tmp_path / name, damage)
+        stores[name] = f"sqlite:///{tmp_path / name / 'store.db'}"
+        args = ["run", "daily", "--date", "2025-04-15", "--source", str(folder)]
+        result = CliRunner().invoke(app, [*args, "--store", stores[name]])
+        assert result.exit_code == 0, result.output
+    mrr, reasons = {}, []
+    for name, url in stores.items():
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            stored = connection.exec_driver_sql(
+                "SELECT mrr FROM account_snapshots WHERE account_id = ?", (period["account_id"],)
+            ).scalar_one_or_none()
+            mrr[name] = 0.0 if stored is None else stored  # no row: not active, no MRR
+            if name == "overlap":
+                reasons = list(
+                    connection.exec_driver_sql(
+                        "SELECT reasons FROM quarantine WHERE reasons LIKE '%overlaps%'"
+                    ).scalars()
+                )
+        engine.dispose()
+    monthly = float(period["amount"]) - float(period["discount"])
+    assert mrr["good"] >= monthly > 0
+    assert mrr["overlap"] == pytest.approx(mrr["good"] - monthly, abs=0.005)
+    assert len(reasons) == 2
+    assert all(period["subscription_id"] in r for r in reasons)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_nul_in_text_is_quarantined_alike_on_both_stores(
+    small_company: Path, tmp_path: Path, store_url: str
+) -> None:
+    # was: SQLite loaded it, PostgreSQL's COPY failed with two tracebacks; now validation sets
+    # the row aside on either store, with the same reason naming table and column
+    import sqlalchemy as sa
+
+    damage = _csv_rewrite("crm/accounts.csv", _cell("segment", "SMB\x00"))
+    folder = _company_with(small_company, tmp_path, damage)
+    result = CliRunner().invoke(
+        app,
+        ["run", "daily", "--date", "2025-04-15", "--source", str(folder), "--store", store_url],
+    )
+    assert result.exit_code == 0, result.output
+    engine = sa.create_engine(store_url)
+    with engine.connect() as connection:
+        reasons = connection.execute(
+            sa.text("SELECT reasons FROM quarantine WHERE table_name = :t"), {"t": ACCOUNTS}
+        ).scalars()
+        assert list(reasons) == [
+            "segment: contains a NUL character (U+0000), which crm/accounts text cannot hold"
+        ]
+    engine.dispose()

@@ -843,3 +843,160 @@ def test_validate_extracted_keeps_requested_non_contract_columns() -> None:
     }
     with pytest.raises(ContractError, match=r"column 'industry': missing"):
         validate_extracted.fn(without, "USD")
+
+
+def test_overlapping_price_periods_are_quarantined_naming_the_other_row() -> None:
+    # S1: rows 1-2 both open, from 2026-01-01 (156.00) and 2026-03-01 (400.00): they overlap from
+    # March on, so MRR would count 556.00; both quarantined, each naming the other.
+    # S2: rows 3-4 meet at 2026-02-01 (end_date is exclusive): no overlap, both clean.
+    # S3: row 6 (Feb) lies inside row 5 (Jan-May); row 7 starts 2026-07-01, after the latest end
+    # before it (2026-06-01): rows 5 and 6 quarantined, row 7 clean.
+    raw = _csv(
+        "billing/subscriptions",
+        {"subscription_id": "S1", "amount": "156", "discount": "0"},
+        {"subscription_id": "S1", "amount": "400", "discount": "0", "start_date": "2026-03-01"},
+        {"subscription_id": "S2", "end_date": "2026-02-01"},
+        {"subscription_id": "S2", "start_date": "2026-02-01"},
+        {"subscription_id": "S3", "end_date": "2026-06-01"},
+        {"subscription_id": "S3", "start_date": "2026-02-01", "end_date": "2026-03-01"},
+        {"subscription_id": "S3", "start_date": "2026-07-01"},
+    )
+    result = validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    _check(result)
+    assert result.clean["start_date"].cast(pl.String).to_list() == [
+        "2026-01-01",
+        "2026-02-01",
+        "2026-07-01",
+    ]
+    assert _reasons(result) == {
+        1: "price period 2026-01-01 to open overlaps row 2 (2026-03-01 to open) of subscription S1",
+        2: "price period 2026-03-01 to open overlaps row 1 (2026-01-01 to open) of subscription S1",
+        5: "price period 2026-01-01 to 2026-06-01 overlaps row 6 (2026-02-01 to 2026-03-01) of "
+        "subscription S3",
+        6: "price period 2026-02-01 to 2026-03-01 overlaps row 5 (2026-01-01 to 2026-06-01) of "
+        "subscription S3",
+    }
+
+
+def test_a_period_overlapping_two_others_names_both() -> None:
+    # row 2 (Feb-Apr) overlaps row 1 (Jan-Mar) before it and row 3 (from Mar 15) after it
+    raw = _csv(
+        "billing/subscriptions",
+        {"subscription_id": "S1", "end_date": "2026-03-01"},
+        {"subscription_id": "S1", "start_date": "2026-02-01", "end_date": "2026-04-01"},
+        {"subscription_id": "S1", "start_date": "2026-03-15"},
+    )
+    result = validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    _check(result)
+    assert result.rows_loaded == 0
+    assert _reasons(result)[2] == (
+        "price period 2026-02-01 to 2026-04-01 overlaps row 1 (2026-01-01 to 2026-03-01) and "
+        "row 3 (2026-03-15 to open) of subscription S1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        ("billing/subscriptions", "amount"),
+        ("billing/invoices", "tax"),
+        ("helpdesk/tickets", "handle_seconds"),
+        ("product/usage", "active_seconds"),
+        ("billing/fx_rates", "rate"),
+    ],
+)
+def test_infinite_and_out_of_range_numbers_are_quarantined(table: str, column: str) -> None:
+    # 1e400 parses as infinity, 1e13 is at the limit (MAX_ABS_NUMBER), 9999999999999.99 just
+    # below it: rows 1-2 quarantined quoting the value as given, row 3 clean
+    raw = _csv(table, {column: "1e400"}, {column: "1e13"}, {column: "9999999999999.99"})
+    if table == "product/usage":
+        raw = raw.with_columns(pl.format("U{}", pl.col("_row_number")).alias("user_id"))
+    if table == "billing/fx_rates":
+        raw = raw.with_columns(pl.format("2026-01-0{}", pl.col("_row_number")).alias("date"))
+    result = validate_table(TABLES[table], raw, "source.csv")
+    _check(result)
+    assert result.clean[column].to_list() == [9999999999999.99]
+    assert _reasons(result) == {
+        1: f"{column}: '1e400' is not a finite number below 1e13",
+        2: f"{column}: '1e13' is not a finite number below 1e13",
+    }
+
+
+def test_typed_infinities_and_nan_in_a_nullable_column_are_quarantined() -> None:
+    # a parquet/SQL Float64 column: inf, -inf and NaN in handle_seconds (nullable) are not
+    # numbers a mean can use; NULL is allowed; 600 is clean
+    raw = _csv("helpdesk/tickets", *({} for _ in range(5))).with_columns(
+        pl.Series("handle_seconds", [float("inf"), float("-inf"), float("nan"), None, 600.0])
+    )
+    result = validate_table(TABLES["helpdesk/tickets"], raw, "tickets.parquet")
+    _check(result)
+    assert result.clean["handle_seconds"].to_list() == [None, 600.0]
+    reasons = _reasons(result)
+    assert reasons[1] == "handle_seconds: 'inf' is not a finite number below 1e13"
+    assert reasons[2].startswith("handle_seconds: '-inf' is not a finite number below 1e13")
+    assert reasons[3] == "handle_seconds: 'NaN' is not a finite number below 1e13"
+
+
+def test_impossible_utc_offsets_are_quarantined() -> None:
+    # +25:00 and +99:99 would shift the time by a day or more; +14:30 is past the largest offset,
+    # -05:60 has 60 minutes: rows 1-4 quarantined. Real offsets convert to UTC: 10:00+14:00 is
+    # 20:00 the day before, 10:00-12:45 is 22:45, 10:00+0530 is 04:30.
+    values = ["+25:00", "+99:99", "+14:30", "-05:60", "+14:00", "-12:45", "+0530"]
+    raw = _csv(
+        "crm/accounts", *({"created_at": f"2025-06-01T10:00:00{offset}"} for offset in values)
+    )
+    result = validate_table(TABLES["crm/accounts"], raw, "accounts.csv")
+    _check(result)
+    assert result.clean["created_at"].to_list() == [
+        datetime(2025, 5, 31, 20, 0, tzinfo=UTC),
+        datetime(2025, 6, 1, 22, 45, tzinfo=UTC),
+        datetime(2025, 6, 1, 4, 30, tzinfo=UTC),
+    ]
+    assert _reasons(result) == {
+        n: f"created_at: '2025-06-01T10:00:00{values[n - 1]}' is not an ISO 8601 timestamp"
+        for n in (1, 2, 3, 4)
+    }
+
+
+def test_a_nul_character_in_text_is_quarantined_naming_table_and_column() -> None:
+    # row 1: NUL inside a text value; row 2: NUL inside a number, quoted as \u0000 so that the
+    # reason itself holds no NUL; row 3: clean. Nothing in the quarantine holds a NUL.
+    raw = _csv(
+        "billing/subscriptions", {"plan": "pro\x00"}, {"amount": "1\x0000"}, {"plan": "basic"}
+    )
+    result = validate_table(TABLES["billing/subscriptions"], raw, SUBSCRIPTIONS_CSV)
+    _check(result)
+    assert result.clean["plan"].to_list() == ["basic"]
+    assert _reasons(result) == {
+        1: "plan: contains a NUL character (U+0000), which billing/subscriptions text cannot hold",
+        2: "amount: '1\\u000000' is not a number",
+    }
+    texts = result.quarantine.select(pl.col("row", "reasons").str.contains("\x00", literal=True))
+    assert not texts.select(pl.any_horizontal(pl.all()).any()).item()
+
+
+def test_rows_of_a_duplicated_account_name_the_duplicate() -> None:
+    # crm/accounts gives A12 twice with different names: both rows quarantined (conflicting
+    # key). A subscription of A12 says so; one of A9 (never given) stays 'unknown account'.
+    accounts = _csv(
+        "crm/accounts",
+        {"account_id": "A12", "name": "Acme"},
+        {"account_id": "A12", "name": "Acme Inc"},
+        {"account_id": "A1"},
+    )
+    subscriptions = _csv(
+        "billing/subscriptions", {"account_id": "A12"}, {"account_id": "A9"}, {"account_id": "A1"}
+    )
+    result = validate_tables(
+        {
+            "crm/accounts": (accounts, "accounts.csv"),
+            "billing/subscriptions": (subscriptions, SUBSCRIPTIONS_CSV),
+        },
+        reporting_currency="USD",
+    )
+    _check(result["billing/subscriptions"])
+    assert _reasons(result["billing/subscriptions"]) == {
+        1: "account_id: account 'A12' is duplicated in crm/accounts (conflicting rows, all "
+        "quarantined)",
+        2: "account_id: unknown account 'A9'",
+    }
