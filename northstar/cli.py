@@ -287,7 +287,7 @@ def _read_snapshot(
 ) -> pl.DataFrame | None:
     from northstar.store import MetricsStore
 
-    store = MetricsStore(url)
+    store = MetricsStore(url, read_only=True)
     try:
         grain = grain or ("month" if month is not None else "day")
         when = month_start(month) if month is not None else day
@@ -413,13 +413,20 @@ def alerts(
     from northstar.store.alert_state import read_alerts
 
     url = load_settings(_str(config), store=store).store
-    metrics_store = MetricsStore(url)
-    try:
-        states = read_alerts(
-            metrics_store.engine, latest=not all_periods, states=None if state is None else [state]
-        )
-    finally:
-        metrics_store.dispose()
+
+    def read() -> pl.DataFrame:
+        """The alert states, read from a store that must already exist."""
+        metrics_store = MetricsStore(url, read_only=True)
+        try:
+            return read_alerts(
+                metrics_store.engine,
+                latest=not all_periods,
+                states=None if state is None else [state],
+            )
+        finally:
+            metrics_store.dispose()
+
+    states = guarded(read)
     if states.is_empty():
         out.print("no alert has fired")
         return
@@ -450,14 +457,9 @@ def health_backtest(
     """How well stored health scores foresaw churn in the following days (AUC, lift, bands)."""
     from northstar.health.backtest import backtest as run_backtest
     from northstar.health.backtest import fit_weights, render_backtest, render_fit
-    from northstar.store import MetricsStore
 
     settings = load_settings(_str(config), store=store)
-    metrics_store = MetricsStore(settings.store)
-    try:
-        history = metrics_store.read_table("account_snapshots")
-    finally:
-        metrics_store.dispose()
+    history = guarded(lambda: _read_store_table(settings.store, "account_snapshots"))
     result = run_backtest(history, start, end, horizon_days)
     if result.observations == 0:
         err.print(
@@ -493,10 +495,21 @@ def cohorts(
     out.print(cohort_triangle(frame, basis))
 
 
+def _read_store_table(url: str, name: str) -> pl.DataFrame:
+    """One whole table of a store that must already exist (reads create nothing)."""
+    from northstar.store import MetricsStore
+
+    store = MetricsStore(url, read_only=True)
+    try:
+        return store.read_table(name)
+    finally:
+        store.dispose()
+
+
 def _read_cohorts(url: str, basis: str) -> pl.DataFrame:
     from northstar.store import MetricsStore
 
-    store = MetricsStore(url)
+    store = MetricsStore(url, read_only=True)
     try:
         rows = store.read_table("cohorts").filter(pl.col("basis") == basis)
         return rows.drop("run_id").sort("cohort_month", "month_number")
@@ -535,6 +548,9 @@ def report(
     config: ConfigOpt = None,
 ) -> None:
     """Write the self-contained HTML report of one snapshot (default: the latest daily one)."""
+    if out_file is not None and not out_file.parent.is_dir():
+        err.print(f"[bold red]usage error:[/] --out: folder {out_file.parent} does not exist")
+        raise typer.Exit(EXIT_USAGE)
     url = load_settings(_str(config), store=store).store
     written = guarded(lambda: _write_report(url, date_, out_file, months))
     if written is None:
@@ -547,7 +563,7 @@ def _write_report(url: str, day: date | None, out_file: Path | None, months: int
     from northstar.report.html import default_report_date, default_report_path, write_report
     from northstar.store import MetricsStore
 
-    store = MetricsStore(url)
+    store = MetricsStore(url, read_only=True)
     try:
         when = day or default_report_date(store)
         if when is None:
@@ -596,15 +612,20 @@ def db_downgrade(
 
 @db_app.command("current")
 def db_current(store: StoreOpt = None, config: ConfigOpt = None) -> None:
-    """Print the store's schema revision."""
-    from alembic.runtime.migration import MigrationContext
+    """Print the store's schema revision (a missing or empty store is an error, not created)."""
+    url = load_settings(_str(config), store=store).store
+    out.print(guarded(lambda: _revision(url)))
 
+
+def _revision(url: str) -> str:
+    """The schema revision of a store that must already exist, at head or not."""
     from northstar.store import MetricsStore
 
-    store_ = MetricsStore(load_settings(_str(config), store=store).store, migrate=False)
-    with store_.engine.connect() as connection:
-        out.print(MigrationContext.configure(connection).get_current_revision() or "empty")
-    store_.dispose()
+    store = MetricsStore(url, read_only=True, require_head=False)
+    try:
+        return store.revision() or "empty"
+    finally:
+        store.dispose()
 
 
 def _migrate(url: str, downgrade_to: str | None) -> None:
@@ -612,6 +633,8 @@ def _migrate(url: str, downgrade_to: str | None) -> None:
 
     from northstar.store import MetricsStore, migration_config
 
+    if downgrade_to is not None:
+        _revision(url)  # a downgrade changes an existing store; it never creates one
     store = MetricsStore(url, migrate=False)
     try:
         if downgrade_to is None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from northstar.store.store import (
     MetricsStore,
     StoreError,
+    StoreMissingError,
     WriteResult,
+    head_revision,
     migration_config,
     normalize_url,
+    schema_revision,
 )
 from northstar.store.tables import TABLES, metadata
 
@@ -15,8 +18,11 @@ __all__ = [
     "TABLES",
     "MetricsStore",
     "StoreError",
+    "StoreMissingError",
     "WriteResult",
+    "head_revision",
     "metadata",
     "migration_config",
     "normalize_url",
+    "schema_revision",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from psycopg import sql as pgsql
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
@@ -50,6 +53,8 @@ FINAL_STATUSES = ("succeeded", "failed")
 DAY_GRAIN = "day"
 """The grain of daily snapshots, the ones account rows belong to."""
 COUNT_KEYS = ("read", "loaded", "quarantined")
+CREATE_HINT = "create it with `northstar run daily --date YYYY-MM-DD` or `northstar db upgrade`"
+"""What a read of a missing store tells the user: only writers create a store."""
 
 KPI_COLUMNS: dict[str, pl.DataType] = {
     "snapshot_date": pl.Date(),
@@ -110,6 +115,11 @@ class StoreError(Exception):
     the message names the store (password hidden) and the database's own reason."""
 
 
+class StoreMissingError(StoreError):
+    """A read found no metrics store at the URL (no file, no tables) or one not at head; the
+    message names the store and the command that creates or upgrades it."""
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """How many rows one `write_snapshot` stored in each table."""
@@ -168,6 +178,48 @@ def create_store_engine(url: URL) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
     return engine
+
+
+def _read_only_sqlite(path: Path) -> Callable[[], sqlite3.Connection]:
+    """A connection factory opening an existing SQLite file read-only (`mode=ro`): a missing
+    file is an error instead of a new database, and nothing (not even WAL mode) is written."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        """One read-only connection that waits out a writer's lock like the store's own."""
+        return sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+
+    return connect
+
+
+def create_read_only_engine(url: URL) -> Engine:
+    """An engine that cannot create or change the store: SQLite opened with `mode=ro` (the
+    file must exist), PostgreSQL sessions with default_transaction_read_only."""
+    path = _sqlite_file(url)
+    if path is not None:
+        return sa.create_engine(
+            "sqlite://", creator=_read_only_sqlite(path), poolclass=sa.pool.NullPool
+        )
+    if url.get_backend_name() == "postgresql":
+        options = {"options": "-c default_transaction_read_only=on"}
+        return sa.create_engine(
+            url, json_serializer=canonical_json, pool_pre_ping=True, connect_args=options
+        )
+    return create_store_engine(url)
+
+
+def head_revision() -> str:
+    """The newest migration revision the packaged migrations define."""
+    head = ScriptDirectory.from_config(migration_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations under {MIGRATIONS_DIR}")
+    return head
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The store's Alembic revision, or None when it has none; creates no version table."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def _factor_structs(accounts: pl.DataFrame) -> dict[str, pl.DataType]:
@@ -380,9 +432,18 @@ class MetricsStore:
     """KPI snapshots, movements, quarantine and run records in one SQLAlchemy database."""
 
     def __init__(
-        self, url: str, *, migrate: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        read_only: bool = False,
+        require_head: bool = True,
     ) -> None:
-        """Open the store at `url` (SQLite file or PostgreSQL URL) and migrate it to head."""
+        """Open the store at `url` (SQLite file or PostgreSQL URL) and migrate it to head.
+
+        With `read_only`, nothing is created or migrated: the store must exist with a schema
+        revision (at head unless `require_head` is False), else StoreMissingError."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         self._url = normalize_url(url)
@@ -390,10 +451,54 @@ class MetricsStore:
         self.chunk_size = chunk_size
         self._pending = threading.local()
         """Per thread, the write connection a `verify` callback reads through."""
+        self.read_only = read_only
+        if read_only:
+            self.engine: Engine = self._open_existing(require_head=require_head)
+            return
         with self._named_errors():
-            self.engine: Engine = create_store_engine(self._url)
+            self.engine = create_store_engine(self._url)
         if migrate:
             self.migrate()
+
+    def _open_existing(self, *, require_head: bool) -> Engine:
+        """A read-only engine on a store that exists and is migrated; disposed if it is not."""
+        path = _sqlite_file(self._url)
+        if path is not None and not path.is_file():
+            raise StoreMissingError(f"no metrics store at {self.url_for_display}; {CREATE_HINT}")
+        with self._named_errors():
+            engine = create_read_only_engine(self._url)
+        try:
+            with self._named_errors():
+                revision = self._existing_revision(engine)
+            if revision is None:
+                raise StoreMissingError(
+                    f"no metrics store at {self.url_for_display} (the database has no northstar "
+                    f"schema); {CREATE_HINT}"
+                )
+            head = head_revision()
+            if require_head and revision != head:
+                raise StoreMissingError(
+                    f"metrics store at {self.url_for_display} is at schema revision {revision}, "
+                    f"not {head}; upgrade it with `northstar db upgrade`"
+                )
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
+
+    def _existing_revision(self, engine: Engine) -> str | None:
+        """The revision of an existing database; a file that is not one is a StoreError."""
+        try:
+            return schema_revision(engine)
+        except sa.exc.DatabaseError as err:
+            if isinstance(err, sa.exc.OperationalError):
+                raise
+            raise StoreError(f"store {self.url_for_display}: {err.orig}") from err
+
+    def revision(self) -> str | None:
+        """The store's Alembic schema revision (None when it has none)."""
+        with self._named_errors():
+            return schema_revision(self.engine)
 
     def __repr__(self) -> str:
         """Show where the store is, never its password."""

@@ -16,6 +16,7 @@ from schemas.contract import TABLES
 from tasks.kpis.fulfilment import FULFILMENT_WINDOW_DAYS
 from tasks.kpis.health import LOOKBACK_DAYS as HEALTH
 from tasks.kpis.periods import Periods
+from tasks.kpis.segments import PLAN
 from tasks.kpis.web import WEB_WINDOW_DAYS
 
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
@@ -41,6 +42,11 @@ class TableRead:
     """Rows meeting every one of these bounds are kept too, whatever `bounds` say."""
 
 
+def _account_dimensions(segment_dimensions: list[str]) -> list[str]:
+    """The dimensions read from crm/accounts: all but `plan`, which the subscriptions give."""
+    return [dim for dim in segment_dimensions if dim != PLAN]
+
+
 def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) -> list[TableRead]:
     """Every table read by one pass over `periods`, with its columns and date bounds.
 
@@ -57,7 +63,8 @@ def plan_reads(periods: Periods, policy: Policy, segment_dimensions: list[str]) 
         HEALTH["crm/surveys"],
     )
     usage = max(policy.usage_window_days, 7, HEALTH["product/usage"])
-    account_columns = ("account_id", "created_at", "segment", *segment_dimensions)
+    dimensions = _account_dimensions(segment_dimensions)
+    account_columns = ("account_id", "created_at", "segment", *dimensions)
     return [
         TableRead("crm/accounts", tuple(dict.fromkeys(account_columns))),
         TableRead("billing/subscriptions", _all("billing/subscriptions")),
