@@ -44,6 +44,7 @@ def test_rows_values_and_delivery_columns() -> None:
         "failed",
         "",
         "HOOK[0]: connection refused",
+        "",
     ]
     assert "102.00 %" in lines[1]
     assert "2026-03-01 06:05 UTC" in lines[1]
