@@ -428,7 +428,7 @@ def alerts(
 
     states = guarded(read)
     if states.is_empty():
-        out.print("no alert has fired")
+        out.print("no alert has fired" if state is None else f"no alert is {state}")
         return
     if fmt == "table":
         out.print(render_alert_table(states))

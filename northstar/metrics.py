@@ -155,17 +155,26 @@ METRICS: tuple[Metric, ...] = (
            "with the source after every run (tasks/reconcile.py)", additive=True),
     # lifecycle: renewals, trials, onboarding
     Metric("renewal_rate", "lifecycle", "renewals due in the window that are renewed / renewals "
-           "due in the window; a renewal is due at every term end of a quarterly or annual price "
-           "period (start_date + k x 3 or 12 calendar months, k >= 1, counted from start_date so "
-           "the first term includes any trial) while the period still runs to it (term end <= "
-           "end_date, or end_date NULL); renewed when a price period of the same account is "
-           "active on a day from the term end to 7 days after (the period continuing, or a new "
-           "one such as a plan change at renewal)", "ratio", "higher_is_better",
+           "due in the window; a renewal is due at every term end of a quarterly or annual "
+           "commitment (contract_start + k x 3"
+           " or 12 calendar months, k >= 1) while a price period of it still runs to that day "
+           "(start_date < term end <= end_date, or end_date NULL); the commitment is the "
+           "subscription's run of price periods that follow one another without a gap and keep "
+           "their billing period, and contract_start is the first one's start_date (so the first"
+           " term includes any trial): a mid-term change (seats, plan, discount) opens a new "
+           "price period but does not move the due date, while a renewal after a gap, or a "
+           "change of billing period, starts the next term on its own start_date; renewed when a"
+           " price period of the same account is active on a day from the term end to 7 days "
+           "after (the period continuing, or a new one such as a plan change at renewal)",
+           "ratio", "higher_is_better",
            "term ends falling in the window (trailing policy.churn_window_days; a month: the "
-           "month)", SUBS, "contract renewal rate", "100 due for renewal and 80 renewing gives "
-           "0.8; a period ending mid-term (plan change) is not due at its end_date; a "
-           "cancellation at the term end is due and not renewed; only renewals known by the "
-           "snapshot date count; NULL when nothing is due"),
+           "month)", SUBS, "contract renewal rate",
+           "100 due for renewal and 80 renewing gives 0.8; a period ending mid-term (plan "
+           "change) is not due at its end_date; an annual contract started 2025-05-20 with a "
+           "seat upgrade on 2025-06-20 is due 2026-05-20, not 2026-06-20; monthly prices have no"
+           " commitment term and are never due; a term end is counted once even when a new price"
+           " period starts on it; a cancellation at the term end is due and not renewed; only "
+           "renewals known by the snapshot date count; NULL when nothing is due"),
     Metric("trial_conversion_rate", "lifecycle", "trials ending in the window (trial_end) that "
            "are followed by paid MRR (the account is active on a day from trial_end to 7 days "
            "after) / trials ending in the window", "ratio", "higher_is_better",

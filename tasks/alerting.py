@@ -36,7 +36,16 @@ from northstar.store.alert_state import (
     record_deliveries,
     write_states,
 )
-from tasks.alerts import NEXT_PERIOD, STATE_KEY, evaluate, observe, period_spans
+from tasks.alerts import (
+    NEXT_PERIOD,
+    STATE_KEY,
+    Presence,
+    account_presence,
+    departures,
+    evaluate,
+    observe,
+    period_spans,
+)
 
 LOGGER = logging.getLogger("northstar.alerts")
 
@@ -106,13 +115,21 @@ def record_states(
     notify: bool,
     run_id: str,
     now: datetime,
+    presence: Presence | None = None,
 ) -> pl.DataFrame:
-    """Evaluate against stored states and write states and intents in one transaction."""
-    spans = period_spans(observed)
+    """Evaluate against stored states and write states and intents in one transaction.
+
+    With `presence` (`account_presence` of the batch), a firing account alert whose account
+    has no row in one of its rule's periods resolves there (`departures`).
+    """
+    spans = period_spans(observed, None if presence is None else presence.periods)
     with store.begin_write() as connection:
         lock_alerts(connection)
         prior = read_prior_states(connection, {rule: first for rule, (first, _) in spans.items()})
         stored = read_period_states(connection, spans)
+        if presence is not None:
+            ended = departures(observed, prior, presence)
+            observed = pl.concat([observed, ended]) if ended.height else observed
         evaluated = evaluate(observed, prior, stored, now=now)
         rows = _rows_to_write(evaluated, stored, notify=notify, run_id=run_id, now=now)
         write_states(connection, rows)
@@ -181,9 +198,18 @@ def run_alerts(
     sleep: Callable[[float], None] = time.sleep,
     environ: Mapping[str, str] | None = None,
 ) -> AlertOutcome:
-    """Evaluate, record states and intents, then (when `notify`) send and record deliveries."""
+    """Evaluate, record states and intents, then (when `notify`) send and record deliveries.
+
+    Account alerts of accounts without a row in the batch (churned, inactive) resolve."""
     observed = observe(rules, kpis, accounts, history_kpis=_kpi_history(store, kpis, rules))
-    evaluated = record_states(store, observed, notify=notify, run_id=run_id, now=datetime.now(UTC))
+    evaluated = record_states(
+        store,
+        observed,
+        notify=notify,
+        run_id=run_id,
+        now=datetime.now(UTC),
+        presence=account_presence(rules, kpis, accounts),
+    )
     transitions = alerts_from_frame(evaluated, settings.report_url)
     deliveries: list[Delivery] = []
     outcomes: list[DeliveryOutcome] = []

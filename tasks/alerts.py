@@ -12,11 +12,17 @@ States per period: `firing`; `resolved` (the first period not firing after a fir
 (not stored). A transition is what gets notified: `fired` (ok -> firing) or `resolved` (firing
 -> resolved). What the world already knows is the stored row of the same period: a re-run that
 finds its period's row stored with the same state has no transition, so it never notifies twice.
+
+An account alert also ends when its subject does: a firing account with no account row in a
+period the batch evaluates (it churned or stopped being active; `departures`) resolves there,
+once, with the reason `account_inactive` (`out_of_scope` when it is active but outside the
+rule's segments). Every resolved state carries its `resolution_reason` (`cleared` otherwise).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -31,6 +37,7 @@ NEXT_PERIOD = {"day": "1d", "month": "1mo"}
 HEALTH_TRENDS = {"health_trend_7d": "trend_7d", "health_trend_30d": "trend_30d"}
 TIMESTAMP = pl.Datetime("us", "UTC")
 KPI_COLUMNS = ("snapshot_date", "grain", "segment", "metric", "value")
+CLEARED, ACCOUNT_INACTIVE, OUT_OF_SCOPE = "cleared", "account_inactive", "out_of_scope"
 
 OBSERVATION_SCHEMA: dict[str, pl.DataType] = {
     "rule": pl.String(),
@@ -53,6 +60,7 @@ OBSERVATION_SCHEMA: dict[str, pl.DataType] = {
     "trend_7d": pl.Float64(),
     "trend_30d": pl.Float64(),
     "factors": pl.String(),
+    "ended_by": pl.String(),
 }
 STATE_SCHEMA: dict[str, pl.DataType] = {
     "rule": pl.String(),
@@ -66,7 +74,19 @@ EVALUATED_SCHEMA: dict[str, pl.DataType] = {
     "state": pl.String(),
     "transition": pl.String(),
     "first_fired_at": TIMESTAMP,
+    "resolution_reason": pl.String(),
     "stored": pl.Boolean(),
+}
+PERIOD_SCHEMA: dict[str, pl.DataType] = {
+    "rule": pl.String(),
+    "period": pl.String(),
+    "snapshot_date": pl.Date(),
+}
+PRESENT_SCHEMA: dict[str, pl.DataType] = {
+    "rule": pl.String(),
+    "subject": pl.String(),
+    "period": pl.String(),
+    "in_scope": pl.Boolean(),
 }
 
 
@@ -133,6 +153,18 @@ def _kpi_observations(rule: AlertRule, kpis: pl.LazyFrame, history: pl.LazyFrame
     return observed.with_columns(subject)
 
 
+def _in_scope(rule: AlertRule, columns: Sequence[str]) -> pl.Expr:
+    """True for the account rows the rule watches: all, or those of its segments."""
+    if rule.segments is None:
+        return pl.lit(True)
+    labels = [
+        (pl.lit(f"{dim}=") + pl.col(dim)).is_in(rule.segments)
+        for dim in ("segment", "plan")
+        if dim in columns
+    ]
+    return pl.any_horizontal(labels) if labels else pl.lit(False)
+
+
 def _account_observations(
     rule: AlertRule, accounts: pl.LazyFrame, history: pl.LazyFrame
 ) -> pl.LazyFrame | None:
@@ -140,14 +172,7 @@ def _account_observations(
     columns = accounts.collect_schema().names()
     if rule.metric not in columns or (rule.relative_to and rule.relative_to not in columns):
         return None
-    rows = accounts
-    if rule.segments is not None:
-        labels = [
-            (pl.lit(f"{dim}=") + pl.col(dim)).is_in(rule.segments)
-            for dim in ("segment", "plan")
-            if dim in columns
-        ]
-        rows = rows.filter(pl.any_horizontal(labels) if labels else pl.lit(False))
+    rows = accounts.filter(_in_scope(rule, columns))
     extras = [pl.col(rule.relative_to).alias("relative_base")] if rule.relative_to else []
     if rule.metric == "health_score":
         extras += [pl.col(src).alias(dst) for src, dst in HEALTH_TRENDS.items() if src in columns]
@@ -229,8 +254,119 @@ def observe(
     )
 
 
-def period_spans(observed: pl.DataFrame) -> dict[str, tuple[str, str]]:
-    """Each rule's first and last observed period: the store reads states around them."""
+@dataclass(frozen=True)
+class Presence:
+    """Who an account rule could see in a batch: its periods and the accounts active in them.
+
+    `periods` (rule, period, snapshot_date) holds every period the batch evaluates for each
+    account rule, with its last snapshot date; `present` (rule, subject, period, in_scope) the
+    accounts with an account row in it, `in_scope` when the row is in the rule's segments.
+    """
+
+    rules: tuple[AlertRule, ...]
+    periods: pl.DataFrame
+    present: pl.DataFrame
+
+
+def _date() -> pl.Expr:
+    """snapshot_date as a date, whichever frame it comes from."""
+    return pl.col("snapshot_date").cast(pl.Date)
+
+
+def _watches(rule: AlertRule, columns: Sequence[str]) -> bool:
+    """True when account rows with these columns can be evaluated by the account rule."""
+    return rule.metric in columns and (not rule.relative_to or rule.relative_to in columns)
+
+
+def account_presence(
+    rules: Sequence[AlertRule],
+    kpis: pl.DataFrame | pl.LazyFrame,
+    accounts: pl.DataFrame | pl.LazyFrame | None,
+) -> Presence:
+    """The periods each account rule evaluates (its grain's KPI snapshots and the account rows'
+    dates) and the accounts present in them, so that `departures` finds who left."""
+    watched = tuple(rule for rule in rules if rule.scope == "account")
+    periods: list[pl.LazyFrame] = []
+    present: list[pl.LazyFrame] = []
+    rows = None if accounts is None else accounts.lazy()
+    columns = [] if rows is None else rows.collect_schema().names()
+    for rule in watched:
+        if rows is None or not _watches(rule, columns):
+            continue
+        label = period_label(rule.grain).alias("period")
+        dates = [
+            kpis.lazy().filter(pl.col("grain") == rule.grain).select(_date()),
+            rows.select(_date()),
+        ]
+        periods.append(
+            pl.concat(dates)
+            .group_by(label)
+            .agg(pl.col("snapshot_date").max())
+            .select(pl.lit(rule.name, pl.String).alias("rule"), "period", "snapshot_date")
+        )
+        present.append(
+            rows.group_by((pl.lit("account=") + pl.col("account_id")).alias("subject"), label)
+            .agg(_in_scope(rule, columns).any().alias("in_scope"))
+            .select(pl.lit(rule.name, pl.String).alias("rule"), "subject", "period", "in_scope")
+        )
+    return Presence(
+        watched,
+        _conform(pl.concat(periods), PERIOD_SCHEMA).collect()
+        if periods
+        else pl.DataFrame(schema=PERIOD_SCHEMA),
+        _conform(pl.concat(present), PRESENT_SCHEMA).collect()
+        if present
+        else pl.DataFrame(schema=PRESENT_SCHEMA),
+    )
+
+
+def departures(observed: pl.DataFrame, prior: pl.DataFrame, presence: Presence) -> pl.DataFrame:
+    """Observations that end account alerts: a subject firing before the batch or breaching in
+    it, in each of the rule's periods without its row (no value; `ended_by` says why)."""
+    parts: list[pl.LazyFrame] = []
+    for rule in presence.rules:
+        mine = pl.col("rule") == rule.name
+        periods = presence.periods.lazy().filter(mine).select("period", "snapshot_date")
+        seen = observed.lazy().filter(mine)
+        candidates = pl.concat(
+            [
+                seen.filter(_signal().fill_null(False)).select("subject"),
+                _conform(prior.lazy(), STATE_SCHEMA)
+                .filter(mine & (pl.col("state") == "firing"))
+                .select("subject"),
+            ]
+        ).unique()
+        ended_by = (
+            pl.when(pl.col("in_scope").is_null())
+            .then(pl.lit(ACCOUNT_INACTIVE))
+            .otherwise(pl.lit(OUT_OF_SCOPE))
+        )
+        gone = (
+            candidates.join(periods, how="cross")
+            .join(seen.select("subject", "period"), on=["subject", "period"], how="anti")
+            .join(
+                presence.present.lazy().filter(mine).drop("rule"),
+                on=["subject", "period"],
+                how="left",
+            )
+            .filter(~pl.col("in_scope").fill_null(False))
+            .with_columns(ended_by.alias("ended_by"), *_rule_columns(rule))
+        )
+        if not rule.relative_to:
+            gone = gone.with_columns(*_thresholds(rule))
+        parts.append(_conform(gone, OBSERVATION_SCHEMA))
+    if not parts:
+        return pl.DataFrame(schema=OBSERVATION_SCHEMA)
+    return pl.concat(parts).sort(*STATE_KEY).collect()
+
+
+def period_spans(
+    observed: pl.DataFrame, periods: pl.DataFrame | None = None
+) -> dict[str, tuple[str, str]]:
+    """Each rule's first and last observed period (and of `periods`, the rules' evaluated
+    periods, when given): the store reads states around them."""
+    if periods is not None:
+        observed = pl.concat([observed.select("rule", "period"), periods.select("rule", "period")])
     spans = observed.group_by("rule").agg(
         pl.col("period").min().alias("first"), pl.col("period").max().alias("last")
     )
@@ -258,6 +394,7 @@ def evaluate(
     `prior` holds each (rule, subject)'s latest stored state before its first observed period
     (it seeds the hysteresis); `stored` holds stored states at the observed periods (what a
     re-run must not announce again). Both need rule, subject, period, state, first_fired_at.
+    `observed` may hold `departures` rows: they clear the alert, so a firing one resolves.
     """
     stamp = pl.lit(now, dtype=TIMESTAMP)
     seeds = _conform(prior.lazy(), STATE_SCHEMA).select(
@@ -271,9 +408,15 @@ def evaluate(
         pl.col("state").alias("stored_state"),
         pl.col("first_fired_at").alias("stored_fired_at"),
     )
+    signal = pl.when(pl.col("ended_by").is_not_null()).then(False).otherwise(_signal())
     chain = (
         pl.concat(
-            [observed.lazy().with_columns(_signal().alias("signal"), seed=pl.lit(False)), seeds],
+            [
+                _conform(observed.lazy(), OBSERVATION_SCHEMA).with_columns(
+                    signal.alias("signal"), seed=pl.lit(False)
+                ),
+                seeds,
+            ],
             how="diagonal_relaxed",
         )
         .join(known, on=list(STATE_KEY), how="left")
@@ -307,6 +450,9 @@ def evaluate(
             .forward_fill()
             .over(KEY),
             stored=pl.col("stored_state").is_not_null(),
+            resolution_reason=pl.when(pl.col("state") == "resolved").then(
+                pl.coalesce("ended_by", pl.lit(CLEARED))
+            ),
         )
     )
     return (

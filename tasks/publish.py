@@ -41,6 +41,14 @@ def artifact_key(flow: str, what: str) -> str:
 
 
 @task(name="publish", task_run_name="publish", cache_policy=NONE)
+def _alert_detail(alert: Mapping[str, Any]) -> str:
+    """Rule, threshold and period of a changed alert, and why a resolved one ended."""
+    threshold = "—" if alert["threshold"] is None else f"{alert['threshold']:.4g}"
+    detail = f"{alert['rule']} (threshold {threshold}, {alert['period']})"
+    reason = alert.get("resolution_reason")
+    return f"{detail}: {reason}" if reason and reason != "cleared" else detail
+
+
 def publish_artifacts(
     store: MetricsStore,
     flow: str,
@@ -94,8 +102,8 @@ def publish_artifacts(
             "kind": f"alert {a['state']}",
             "subject": a["subject"],
             "segment": a.get("segment") or "",
-            "value": f"{a['value']:.4g}",
-            "detail": f"{a['rule']} (threshold {a['threshold']:.4g}, {a['period']})",
+            "value": "—" if a["value"] is None else f"{a['value']:.4g}",
+            "detail": _alert_detail(a),
         }
         for a in alerts
     ]

@@ -20,6 +20,10 @@ from northstar.metrics import REGISTRY
 TOP_FACTORS = 3
 SLACK_HEADER_LIMIT = 150
 REPORT_PLACEHOLDERS = ("period", "snapshot_date", "grain")
+ENDED = {  # resolution reasons (tasks.alerts) that end an alert without a value
+    "account_inactive": "is no longer an active customer",
+    "out_of_scope": "is no longer in the rule's segments",
+}
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,9 @@ class Alert:
     transition: str
     severity: str
     comparison: str
-    value: float
-    threshold: float
-    clear_threshold: float
+    value: float | None
+    threshold: float | None
+    clear_threshold: float | None
     rule_threshold: float
     relative_to: str | None = None
     relative_base: float | None = None
@@ -60,6 +64,7 @@ class Alert:
     factors: tuple[Factor, ...] = ()
     report_url: str | None = None
     channels: tuple[str, ...] = field(default_factory=tuple)
+    resolution_reason: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -135,6 +140,7 @@ def alerts_from_frame(evaluated: pl.DataFrame, report_url: str | None = None) ->
                     report_url, row["period"], row["snapshot_date"], row["grain"]
                 ),
                 channels=tuple(row["channels"] or ()),
+                resolution_reason=row.get("resolution_reason"),
             )
         )
     return alerts
@@ -204,6 +210,12 @@ def headline(alert: Alert) -> str:
             f"{alert.metric} for {scope_text(alert)} is {value} in period {alert.period}, "
             f"{alert.comparison} the threshold {threshold_text(alert)}; it clears at {clear}."
         )
+    if alert.resolution_reason in ENDED:
+        return (
+            f"{scope_text(alert)} {ENDED[alert.resolution_reason]} on "
+            f"{alert.snapshot_date.isoformat()}, so its {alert.metric} alert ends in period "
+            f"{alert.period} (fired {alert.comparison} {threshold_text(alert)})."
+        )
     passed = "below" if alert.comparison == "above" else "above"
     return (
         f"{alert.metric} for {scope_text(alert)} is back to {value} in period {alert.period}, "
@@ -215,7 +227,7 @@ def headline(alert: Alert) -> str:
 def trend_text(alert: Alert) -> str:
     """The trend: change from the previous period, and an account's health trends."""
     parts = []
-    if alert.previous_value is not None:
+    if alert.previous_value is not None and alert.value is not None:
         change = format_change(alert.metric, alert.value - alert.previous_value)
         parts.append(
             f"{format_value(alert.metric, alert.previous_value)} -> "

@@ -295,7 +295,8 @@ def cohort_grid(cohorts: pl.DataFrame, snapshot: date, months: int) -> pl.DataFr
 
 
 def firing_alerts(alerts: pl.DataFrame, snapshot: date) -> pl.DataFrame:
-    """Alerts firing as of `snapshot`: each (rule, subject)'s latest period up to that date."""
+    """Alerts firing as of `snapshot`: each (rule, subject)'s latest period up to that date,
+    by severity, then period (an account alert resolves when its account leaves)."""
     return (
         alerts.filter(pl.col("period") <= snapshot.isoformat())
         .sort("period")
@@ -305,7 +306,7 @@ def firing_alerts(alerts: pl.DataFrame, snapshot: date) -> pl.DataFrame:
         .with_columns(
             rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=len(SEVERITY_RANK))
         )
-        .sort("rank", "rule", "subject")
+        .sort("rank", "period", "rule", "subject")
         .select("rule", "subject", "period", "severity", "metric", "value", "threshold")
     )
 

@@ -78,6 +78,21 @@ def headline_table(
     return rows
 
 
+def _number(value: float | None) -> str:
+    """A value or threshold of an alert line; an account's end has none."""
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _alert_line(alert: Mapping[str, Any]) -> str:
+    """One changed alert: state, key, value vs threshold, and why a resolved one ended."""
+    line = (
+        f"**{alert['state']}** {alert['rule']} · {alert['subject']} · {alert['period']}: "
+        f"{_number(alert['value'])} vs {_number(alert['threshold'])}"
+    )
+    reason = alert.get("resolution_reason")
+    return f"{line} ({reason})" if reason and reason != "cleared" else line
+
+
 def summary_markdown(
     *,
     flow: str,
@@ -103,11 +118,7 @@ def summary_markdown(
         lines += ["", f"{quarantined:,} rows quarantined: see the `quarantine` table."]
     lines += ["", "## Alerts", ""]
     if alerts:
-        lines += [
-            f"- **{a['state']}** {a['rule']} · {a['subject']} · {a['period']}: "
-            f"{a['value']:.4g} vs {a['threshold']:.4g}"
-            for a in alerts
-        ]
+        lines += [f"- {_alert_line(a)}" for a in alerts]
     else:
         lines.append("No alert changed state.")
     if report_url:

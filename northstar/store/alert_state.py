@@ -35,6 +35,7 @@ STATE_COLUMNS = (
     "transition",
     "run_id",
     "updated_at",
+    "resolution_reason",
 )
 INTENT_COLUMNS = ("notify_status", "notify_attempts", "last_error", "deliveries")
 NOTIFY_STATUSES = ("pending", "skipped", "sent", "partial", "failed", "unconfigured")

@@ -118,6 +118,7 @@ alerts = sa.Table(
     sa.Column("deliveries", _json()),
     sa.Column("run_id", sa.String()),
     sa.Column("updated_at", _stamp()),
+    sa.Column("resolution_reason", sa.String()),
 )
 
 quarantine = sa.Table(

@@ -49,9 +49,34 @@ def _month_index(date: pl.Expr) -> pl.Expr:
     return date.dt.year().cast(pl.Int64) * 12 + date.dt.month().cast(pl.Int64)
 
 
+def contract_starts(subscriptions: pl.LazyFrame) -> pl.LazyFrame:
+    """Quarterly and annual price periods with `contract_start`: the start of their commitment.
+
+    A subscription's price periods that follow one another without a gap and keep their billing
+    period are one commitment, anchored at the first one's start_date: a mid-term change (seats,
+    plan, discount) opens a new price period but not a new term. A gap or a change of billing
+    period starts a new commitment at the new period's start (a lapsed contract bought again).
+    """
+    start, end = pl.col("start_date").cast(pl.Date), pl.col("end_date").cast(pl.Date)
+    contract = ["subscription_id"]
+    follows = (pl.col("billing_period") == pl.col("billing_period").shift(1).over(contract)) & (
+        pl.col("start_date") <= pl.col("end_date").shift(1).over(contract)
+    )
+    run = (~follows.fill_null(False)).cast(pl.Int64).cum_sum().over(contract)
+    return (
+        subscriptions.filter(pl.col("billing_period").is_in(TERMS))
+        .select("account_id", "subscription_id", "billing_period", start, end)
+        .sort("subscription_id", "start_date")
+        .with_columns(run.alias("__run"))
+        .with_columns(pl.col("start_date").min().over([*contract, "__run"]).alias("contract_start"))
+        .drop("__run")
+    )
+
+
 def _term_ends(subscriptions: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame:
-    """Every term end (start_date + k terms, k >= 1) of quarterly and annual price periods that
-    falls in the pass's date range while the period still runs (term end <= end_date or open).
+    """Every term end (contract_start + k terms, k >= 1) of quarterly and annual commitments
+    that falls in the pass's date range, in the price period running to it (start_date < term
+    end <= end_date, or open): each term end once, whatever mid-term changes came before it.
 
     Candidate k are bounded by calendar-month indexes, then filtered on the exact dates, so a
     period explodes into at most the term ends of the pass, never its whole history.
@@ -60,23 +85,26 @@ def _term_ends(subscriptions: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame
         pl.col("window_start").min().alias("lo"), pl.col("window_end").max().alias("hi")
     )
     term = pl.col("billing_period").replace_strict(MONTHS_IN_PERIOD, return_dtype=pl.Int64)
-    start, end = pl.col("start_date").cast(pl.Date), pl.col("end_date").cast(pl.Date)
+    anchor, end = pl.col("contract_start"), pl.col("end_date")
     last = pl.min_horizontal(pl.col("hi"), end)
     first_k = pl.max_horizontal(
-        pl.lit(1, pl.Int64), (_month_index(pl.col("lo")) - _month_index(start)) // pl.col("term")
+        pl.lit(1, pl.Int64), (_month_index(pl.col("lo")) - _month_index(anchor)) // pl.col("term")
     )
-    last_k = (_month_index(last) - _month_index(start)) // pl.col("term")
-    term_end = pl.col("start_date").dt.offset_by(pl.format("{}mo", pl.col("k") * pl.col("term")))
+    last_k = (_month_index(last) - _month_index(anchor)) // pl.col("term")
+    term_end = anchor.dt.offset_by(pl.format("{}mo", pl.col("k") * pl.col("term")))
     return (
-        subscriptions.filter(pl.col("billing_period").is_in(TERMS))
-        .select("account_id", "subscription_id", start.alias("start_date"), end, term.alias("term"))
+        contract_starts(subscriptions)
+        .with_columns(term.alias("term"))
         .join(span, how="cross")
         .with_columns(pl.int_ranges(first_k, last_k + 1).alias("k"))
         .explode("k")
         .filter(pl.col("k").is_not_null())
         .with_columns(term_end.alias("term_end"))
-        .filter(pl.col("term_end").is_between(pl.col("lo"), last))
-        .select("account_id", "subscription_id", "start_date", "term_end")
+        .filter(
+            pl.col("term_end").is_between(pl.col("lo"), last)
+            & (pl.col("term_end") > pl.col("start_date"))
+        )
+        .select("account_id", "subscription_id", "contract_start", "term_end")
     )
 
 
@@ -95,7 +123,7 @@ def _renewals(subscriptions: pl.LazyFrame, spine: pl.LazyFrame) -> pl.LazyFrame:
     term_end = pl.col("term_end")
     last_day = pl.min_horizontal(term_end + pl.duration(days=GRACE_DAYS), pl.col("window_end"))
     hit = (pl.col("next_start") <= last_day) & (pl.col("next_end") > term_end)
-    keys = [*KEYS[:2], "window_end", "account_id", "subscription_id", "start_date", "term_end"]
+    keys = [*KEYS[:2], "window_end", "account_id", "subscription_id", "contract_start", "term_end"]
     due = _in_window(_term_ends(subscriptions, spine), spine, "term_end")
     return _followed(due, running, keys, hit)
 

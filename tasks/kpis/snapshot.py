@@ -21,7 +21,7 @@ from tasks.kpis.health import account_health, health_kpis
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.lifecycle import lifecycle_kpis
 from tasks.kpis.movements import account_movements, check_bridge, mrr_movements_table
-from tasks.kpis.periods import DAY, Periods
+from tasks.kpis.periods import DAY, MONTH, Periods, month_end
 from tasks.kpis.retention import retention_kpis
 from tasks.kpis.revenue import account_plans, account_states, revenue_kpis
 from tasks.kpis.segments import segment_labels
@@ -120,14 +120,14 @@ def compute_snapshots(
         inputs = replace(inputs, active=active)
         health = account_health(inputs, periods, policy, health_model or HealthModel())
         health = materialized(health)
-        monthly = materialized(monthly_states(inputs, periods, policy))
+        monthly = materialized(monthly_states(inputs, account_periods(periods), policy))
         families["revenue"] = partial(revenue_kpis, states=states)
         families["retention"] = partial(retention_kpis, states=states)
         families["health"] = partial(health_kpis, health=health)
         families["finance"] = partial(finance_family, monthly=monthly)
         movements = mrr_movements_table(moved).collect() if periods.months else None
         accounts = account_snapshots(inputs, periods, policy, health, monthly=monthly).collect()
-        _check_account_rows(accounts, active)
+        _check_account_rows(accounts, account_rows_active(active, periods))
         if periods.months:
             cohorts = cohort_table(inputs, periods.months[-1], policy).collect()
     skipped = skipped_metrics(inputs, periods)
@@ -148,6 +148,28 @@ def _plans(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.LazyFrame:
     return account_plans(inputs.subscriptions, periods.last_date, policy, inputs.fx_rates)
 
 
+def account_periods(periods: Periods) -> Periods:
+    """The pass's periods with every closed month's last day as a day: the account rows' dates.
+
+    Account rows are keyed by date alone, so a monthly close stores its accounts on the month's
+    last day as that day's daily snapshot does (a daily run of that date writes the same rows).
+    """
+    return Periods.of(days=[*periods.days, *map(month_end, periods.months)], months=periods.months)
+
+
+def account_rows_active(active: pl.LazyFrame, periods: Periods) -> pl.LazyFrame:
+    """Active accounts (grain day) on every account-row date: the daily snapshots' and, for a
+    closed month without its last day among them, the month's active accounts on that day."""
+    day = active.filter(pl.col("grain") == DAY)
+    closes = [month_end(m) for m in periods.months if month_end(m) not in periods.days]
+    if not closes:
+        return day
+    closing = active.filter(pl.col("grain") == MONTH).with_columns(
+        pl.col("snapshot_date").dt.month_end(), pl.lit(DAY).alias("grain")
+    )
+    return pl.concat([day, closing.filter(pl.col("snapshot_date").is_in(closes))])
+
+
 def account_snapshots(
     inputs: KpiInputs,
     periods: Periods,
@@ -156,23 +178,25 @@ def account_snapshots(
     *,
     monthly: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """One row per active account per daily snapshot: MRR, CLV, segment, health and plan.
+    """One row per active account per daily snapshot and per closed month's last day: MRR, CLV,
+    segment, health and plan (`account_periods`: a month's rows are its last day's).
 
-    `monthly` is the pass's `monthly_states(...)`, so CLV does not compute them again.
-    `health` (`account_health(...)` of the same pass) scores every active account on every
-    state date, so its rows of the daily snapshot dates are the daily active accounts: the
-    narrow account columns are joined onto them: joining the health rows onto the accounts
-    gathers the wide factors struct again (for an S year 0.65-1.02 s against 0.31-0.53 s).
-    `compute_snapshots` checks that no active account is missing.
+    `monthly` is `monthly_states(...)` over `account_periods(periods)`, so CLV does not compute
+    them again. `health` (`account_health(...)` of the same pass) scores every active account
+    on every state date (a month's is its last day), so its rows of the account-row dates are
+    the accounts to write: the narrow account columns are joined onto them: joining the health
+    rows onto the accounts gathers the wide factors struct again (for an S year 0.65-1.02 s
+    against 0.31-0.53 s). `compute_snapshots` checks that no active account is missing.
     """
     assert inputs.active is not None
-    day = inputs.active.filter(pl.col("grain") == DAY)
+    rows = account_periods(periods)
+    day = account_rows_active(inputs.active, periods)
     accounts = (
-        with_clv(day, inputs, periods, policy, monthly=monthly)
+        with_clv(day, inputs, rows, policy, monthly=monthly)
         .drop("grain")
         .join(inputs.accounts.select("account_id", "segment"), on="account_id", how="left")
     )
-    scored = health.filter(pl.col("snapshot_date").is_in(periods.days))
+    scored = health.filter(pl.col("snapshot_date").is_in(rows.days))
     names = accounts.collect_schema().names()
     columns = [*names, *(c for c in health.collect_schema().names() if c not in names), "plan"]
     return (
@@ -183,7 +207,8 @@ def account_snapshots(
 
 
 def _check_account_rows(accounts: pl.DataFrame, active: pl.LazyFrame) -> None:
-    """Every daily active account has its one account snapshot row (`account_snapshots`)."""
+    """Every daily active account has its one account snapshot row (`account_snapshots`);
+    `active` is `account_rows_active(...)`: a closed month's last day counts as a day."""
     expected = active.filter(pl.col("grain") == DAY).select(pl.len()).collect().item()
     without_mrr = accounts.get_column("mrr").null_count()
     if accounts.height != expected or without_mrr:

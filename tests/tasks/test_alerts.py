@@ -9,7 +9,15 @@ import polars as pl
 import pytest
 
 from northstar.config import AlertRule
-from tasks.alerts import STATE_KEY, evaluate, observe, period_spans
+from tasks.alerts import (
+    STATE_KEY,
+    Presence,
+    account_presence,
+    departures,
+    evaluate,
+    observe,
+    period_spans,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LATER = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)
@@ -80,11 +88,14 @@ def empty_states() -> pl.DataFrame:
 
 
 def run(
-    stored: pl.DataFrame, observed: pl.DataFrame, now: datetime = NOW
+    stored: pl.DataFrame,
+    observed: pl.DataFrame,
+    now: datetime = NOW,
+    presence: Presence | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Evaluate against an in-memory table of states, as the store reads do; return
-    (evaluated, the table after writing)."""
-    spans = period_spans(observed)
+    (evaluated, the table after writing). With `presence`, departures end account alerts."""
+    spans = period_spans(observed, None if presence is None else presence.periods)
     firsts = pl.DataFrame(
         {
             "rule": list(spans),
@@ -101,6 +112,8 @@ def run(
         .last()
     )
     known = with_span.filter(pl.col("period").is_between(pl.col("first"), pl.col("last")))
+    if presence is not None:
+        observed = pl.concat([observed, departures(observed, prior, presence)])
     evaluated = evaluate(observed, prior, known, now=now)
     table = pl.concat(
         [
@@ -395,3 +408,133 @@ def test_nothing_to_observe_evaluates_to_nothing() -> None:
     assert observed.height == 0
     evaluated, _ = run(empty_states(), observed)
     assert evaluated.height == 0
+
+
+def account_days(scores: dict[date, dict[str, float | None]], segment: str = "SMB") -> pl.DataFrame:
+    """Account rows: per day, each active account's health score (all in one segment)."""
+    rows = [
+        (day, account, score)
+        for day, accounts in scores.items()
+        for account, score in accounts.items()
+    ]
+    return pl.DataFrame(
+        {
+            "snapshot_date": [r[0] for r in rows],
+            "account_id": [r[1] for r in rows],
+            "segment": segment,
+            "health_score": [r[2] for r in rows],
+        },
+        schema_overrides={"health_score": pl.Float64},
+    )
+
+
+def with_presence(
+    stored: pl.DataFrame, rule: AlertRule, accounts: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One daily batch of account rows evaluated as the alert step does (departures too)."""
+    days = sorted(set(accounts["snapshot_date"]))
+    kpis = kpi_rows("mrr", dict.fromkeys(days, 1.0), grain="day")
+    observed = observe([rule], kpis, accounts)
+    return run(stored, observed, presence=account_presence([rule], kpis, accounts))
+
+
+def states_of(
+    evaluated: pl.DataFrame, subject: str
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(period, state, transition, resolution_reason) of one subject."""
+    return (
+        evaluated.filter(pl.col("subject") == subject)
+        .select("period", "state", "transition", "resolution_reason")
+        .rows()
+    )
+
+
+JAN = [date(2026, 1, d) for d in (5, 6, 7, 8)]
+
+
+def test_a_firing_account_resolves_once_in_the_first_period_without_its_row() -> None:
+    # A1: 35 on Jan 5 (< 40 fires), 42 on Jan 6 (between 40 and the clear 45: carries), then no
+    # row on Jan 7 or 8 (churned); A2 scores 80 every day. A1 resolves on Jan 7, once, because
+    # it is no longer active; Jan 8 has nothing to say. A2 never fires.
+    scores: dict[date, dict[str, float | None]] = {
+        JAN[0]: {"A1": 35.0, "A2": 80.0},
+        JAN[1]: {"A1": 42.0, "A2": 80.0},
+        JAN[2]: {"A2": 80.0},
+        JAN[3]: {"A2": 80.0},
+    }
+    expected = [
+        ("2026-01-05", "firing", "fired", None),
+        ("2026-01-06", "firing", None, None),
+        ("2026-01-07", "resolved", "resolved", "account_inactive"),
+    ]
+    evaluated, table = with_presence(empty_states(), RED, account_days(scores))
+    assert states_of(evaluated, "account=A1") == expected
+    assert states_of(evaluated, "account=A2") == []
+    # the resolved row has no value: the account has none; its threshold is the rule's
+    resolved = evaluated.filter(pl.col("state") == "resolved")
+    assert resolved.select("value", "threshold", "snapshot_date").rows() == [(None, 40.0, JAN[2])]
+    # the same days one run at a time record the same states; a re-run of Jan 7 is silent
+    stored = empty_states()
+    for day in JAN:
+        _, stored = with_presence(stored, RED, account_days({day: scores[day]}))
+    assert stored.filter(pl.col("subject") == "account=A1").select("period", "state").rows() == [
+        (p, s) for p, s, _, _ in expected
+    ]
+    again, _ = with_presence(stored, RED, account_days({JAN[2]: scores[JAN[2]]}))
+    assert states_of(again, "account=A1") == [("2026-01-07", "resolved", None, "account_inactive")]
+    assert table.height == 3
+
+
+def test_an_alert_firing_before_the_batch_resolves_when_its_account_is_gone() -> None:
+    # stored: A1 fired on Jan 4 (its latest state); the Jan 5 run has only A2: A1 resolves on
+    # Jan 5 and the Jan 6 run, which finds it resolved, says nothing more
+    stored = pl.DataFrame(
+        {
+            "rule": ["red"],
+            "subject": ["account=A1"],
+            "period": ["2026-01-04"],
+            "state": ["firing"],
+            "first_fired_at": [NOW],
+        }
+    )
+    evaluated, stored = with_presence(stored, RED, account_days({JAN[0]: {"A2": 80.0}}))
+    assert states_of(evaluated, "account=A1") == [
+        ("2026-01-05", "resolved", "resolved", "account_inactive")
+    ]
+    assert evaluated["first_fired_at"].to_list() == [NOW]  # the episode it ends
+    later, _ = with_presence(stored, RED, account_days({JAN[1]: {"A2": 80.0}}))
+    assert later.height == 0
+
+
+def test_an_account_leaving_the_rules_segments_ends_its_alert_as_out_of_scope() -> None:
+    # the rule watches Enterprise: A1 is red there on Jan 5 and, still active, SMB on Jan 6
+    rule = RED.model_copy(update={"segments": ["segment=Enterprise"]})
+    accounts = pl.concat(
+        [
+            account_days({JAN[0]: {"A1": 35.0}}, segment="Enterprise"),
+            account_days({JAN[1]: {"A1": 35.0}}, segment="SMB"),
+        ]
+    )
+    evaluated, _ = with_presence(empty_states(), rule, accounts)
+    assert states_of(evaluated, "account=A1") == [
+        ("2026-01-05", "firing", "fired", None),
+        ("2026-01-06", "resolved", "resolved", "out_of_scope"),
+    ]
+
+
+def test_an_active_account_without_a_score_keeps_its_alert() -> None:
+    # A1 fires on Jan 5; on Jan 6 it is still active but unscored (no factor data): nothing
+    # is known about its health, so the alert carries (no state that day, and no resolution)
+    scores: dict[date, dict[str, float | None]] = {JAN[0]: {"A1": 35.0}, JAN[1]: {"A1": None}}
+    evaluated, _ = with_presence(empty_states(), RED, account_days(scores))
+    assert states_of(evaluated, "account=A1") == [("2026-01-05", "firing", "fired", None)]
+
+
+def test_a_value_clearing_records_its_reason() -> None:
+    # A1: 35 fires on Jan 5, 46 >= 45 clears on Jan 6: resolved because the value cleared
+    scores: dict[date, dict[str, float | None]] = {JAN[0]: {"A1": 35.0}, JAN[1]: {"A1": 46.0}}
+    evaluated, _ = with_presence(empty_states(), RED, account_days(scores))
+    assert states_of(evaluated, "account=A1") == [
+        ("2026-01-05", "firing", "fired", None),
+        ("2026-01-06", "resolved", "resolved", "cleared"),
+    ]

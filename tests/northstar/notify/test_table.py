@@ -44,6 +44,36 @@ def test_rows_values_and_delivery_columns() -> None:
         "failed",
         "",
         "HOOK[0]: connection refused",
+        "",
     ]
     assert "102.00 %" in lines[1]
     assert "2026-03-01 06:05 UTC" in lines[1]
+
+
+def test_firing_first_then_severity_then_period_and_the_reason_shown() -> None:
+    states = pl.DataFrame(
+        {
+            "rule": ["red", "red", "churn", "red"],
+            "subject": ["account=A1", "account=A2", "company", "account=A3"],
+            "period": ["2026-01-10", "2026-02-01", "2026-01", "2026-01-05"],
+            "state": ["resolved", "firing", "firing", "firing"],
+            "severity": ["critical", "warning", "critical", "warning"],
+            "metric": ["health_score"] * 4,
+            "value": [None, 30.0, 0.05, 35.0],
+            "threshold": [40.0] * 4,
+            "resolution_reason": ["account_inactive", None, None, None],
+        }
+    )
+    table = render_alert_table(states)
+    assert table.title == "Alerts: 3 firing"
+    console = Console(record=True, width=250)
+    console.print(table)
+    rows = [line for line in console.export_text().splitlines() if "2026-" in line]
+    # firing: critical churn, then the warnings by period (A3 Jan 5, A2 Feb 1); resolved last
+    assert [next(s for s in ("company", "A3", "A2", "A1") if s in row) for row in rows] == [
+        "company",
+        "A3",
+        "A2",
+        "A1",
+    ]
+    assert rows[-1].rstrip().rstrip("│").rstrip().endswith("account_inactive")

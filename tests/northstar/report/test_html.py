@@ -441,3 +441,36 @@ def test_chart_markup_escapes_text_read_from_the_store() -> None:
     assert markup.count("<script>") == markup.count("</script>") == 1
     assert re.search(r'Plotly\.newPlot\("c1", \[\{', markup)
     assert 'style="height:' in markup
+
+
+def test_firing_alerts_of_one_severity_go_by_period() -> None:
+    # three critical alerts firing now: the oldest period first, whatever the rule or subject
+    frame = pl.DataFrame(
+        [
+            (
+                "z-rule",
+                "account=a1",
+                "2026-02-10",
+                "firing",
+                "critical",
+                "health_score",
+                30.0,
+                40.0,
+            ),
+            ("a-rule", "company", "2026-02", "firing", "critical", "nrr", 0.9, 1.0),
+            (
+                "m-rule",
+                "account=a2",
+                "2026-01-20",
+                "firing",
+                "critical",
+                "health_score",
+                20.0,
+                40.0,
+            ),
+        ],
+        schema=["rule", "subject", "period", "state", "severity", "metric", "value", "threshold"],
+        orient="row",
+    )
+    firing = firing_alerts(frame, date(2026, 2, 28))
+    assert firing["period"].to_list() == ["2026-01-20", "2026-02", "2026-02-10"]

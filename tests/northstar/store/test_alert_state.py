@@ -52,6 +52,7 @@ def rows(*specs: tuple[str, str, str, str, bool, bool, str | None]) -> pl.DataFr
                 "transition": "fired" if intent else None,
                 "run_id": "r1",
                 "updated_at": T0,
+                "resolution_reason": "cleared" if state == "resolved" else None,
                 "notify_status": status,
                 "notify_attempts": 0 if intent else None,
                 "last_error": None,
@@ -67,6 +68,7 @@ def rows(*specs: tuple[str, str, str, str, bool, bool, str | None]) -> pl.DataFr
             "last_error": pl.String,
             "deliveries": pl.String,
             "transition": pl.String,
+            "resolution_reason": pl.String,
         },
     )
     return frame.select(

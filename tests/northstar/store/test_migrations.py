@@ -70,7 +70,7 @@ def test_head_recorded_and_reopening_keeps_data(store_url: str) -> None:
     with again.engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     assert current == ScriptDirectory.from_config(migration_config()).get_current_head()
-    assert current == "0004"
+    assert current == "0006"
     assert again.read_table("runs")["run_id"].to_list() == ["r1"]
     again.dispose()
 

@@ -228,6 +228,83 @@ def test_nothing_due_for_renewal_gives_null() -> None:
     assert got[(D(2024, 1, 1), "month", "all", "renewal_rate")] == (None, 0.0, 0.0)
 
 
+def contract(account: str, *periods: tuple[date, date | None], period: str) -> list[dict[str, Any]]:
+    """The price periods (start, end) of one subscription: every row carries its one id."""
+    return [
+        {**sub(account, start, end, period=period), "subscription_id": f"S-{account}"}
+        for start, end in periods
+    ]
+
+
+# One subscription per account, its own segment; every date worked by hand:
+# u1 annual from 2025-05-20, seat upgrade 2025-06-20 (new price period, open): the term began
+#    with the contract -> due 2026-05-20 (continues: renewed), not 2026-06-20
+# q1 quarterly from 2025-05-20, upgrade 2025-06-20 (open): due 2025-08-20, 2025-11-20,
+#    2026-02-20, 2026-05-20 (all renewed), not 2025-09-20 / 2026-06-20
+# m1 monthly from 2025-05-20, upgrade 2025-06-20 (open): a monthly price is no commitment term
+#    -> never due
+# r1 annual 2024-05-20 .. 2025-05-20, renewed on time with a plan change (2025-05-20 ..
+#    2025-09-01), upgraded mid-term 2025-09-01 (open): due 2025-05-20 (renewed, counted once:
+#    the new row starts on it) and 2026-05-20 (renewed), not 2026-09-01
+# r2 annual 2024-05-20 .. 2025-05-20, renewed 5 days late 2025-05-25 (open, in the 7-day grace):
+#    due 2025-05-20 (renewed); the renewal starts the next term -> due 2026-05-25 (renewed)
+# c1 annual from 2025-05-20, upgrade 2025-06-20, cancelled at the term end (end 2026-05-20):
+#    due 2026-05-20, not renewed
+# c2 annual from 2025-05-20, upgrade 2025-06-20, cancelled mid-term (end 2025-12-01): never due
+# May 2026 (all): due u1, q1, r1, r2, c1; renewed u1, q1, r1, r2 -> 4 / 5
+MAY_20, JUN_20 = D(2025, 5, 20), D(2025, 6, 20)
+CONTRACTS = book(
+    [
+        *contract("u1", (MAY_20, JUN_20), (JUN_20, None), period="year"),
+        *contract("q1", (MAY_20, JUN_20), (JUN_20, None), period="quarter"),
+        *contract("m1", (MAY_20, JUN_20), (JUN_20, None), period="month"),
+        *contract(
+            "r1",
+            (D(2024, 5, 20), MAY_20),
+            (MAY_20, D(2025, 9, 1)),
+            (D(2025, 9, 1), None),
+            period="year",
+        ),
+        *contract("r2", (D(2024, 5, 20), MAY_20), (D(2025, 5, 25), None), period="year"),
+        *contract("c1", (MAY_20, JUN_20), (JUN_20, D(2026, 5, 20)), period="year"),
+        *contract("c2", (MAY_20, JUN_20), (JUN_20, D(2025, 12, 1)), period="year"),
+    ],
+    {a: a for a in ("u1", "q1", "m1", "r1", "r2", "c1", "c2")},
+)
+NOT_DUE = (None, 0.0, 0.0)
+
+
+def test_renewal_is_due_on_the_contract_anniversary_not_after_a_mid_term_change() -> None:
+    months = [D(2025, 5, 1), D(2025, 8, 1), D(2025, 9, 1), D(2025, 11, 1), D(2026, 5, 1)]
+    months.append(D(2026, 6, 1))
+    got = kpis(CONTRACTS, Periods.of(months=months))
+    rate = {(k[0], k[2]): v for k, v in got.items() if k[1] == "month" and k[3] == "renewal_rate"}
+    renewed = ratio(1, 1)
+    expected = {
+        "u1": [NOT_DUE, NOT_DUE, NOT_DUE, NOT_DUE, renewed, NOT_DUE],
+        "q1": [NOT_DUE, renewed, NOT_DUE, renewed, renewed, NOT_DUE],
+        "m1": [NOT_DUE] * 6,
+        "r1": [renewed, NOT_DUE, NOT_DUE, NOT_DUE, renewed, NOT_DUE],
+        "r2": [renewed, NOT_DUE, NOT_DUE, NOT_DUE, renewed, NOT_DUE],
+        "c1": [NOT_DUE, NOT_DUE, NOT_DUE, NOT_DUE, ratio(0, 1), NOT_DUE],
+        "c2": [NOT_DUE] * 6,
+    }
+    for account, values in expected.items():
+        found = [rate[(month, f"segment={account}")] for month in months]
+        assert found == values, account
+    assert rate[(D(2026, 5, 1), "all")] == ratio(4, 5)
+    assert rate[(D(2025, 5, 1), "all")] == ratio(2, 2)
+
+
+def test_renewal_day_snapshot_sees_the_anniversary_of_an_upgraded_contract() -> None:
+    # day 2026-05-20 (window 2026-04-21 .. 2026-05-20): due u1, q1, r1 and c1 on 2026-05-20
+    # (r2's 2026-05-25 is later); u1, q1, r1 run on -> renewed; c1 ends that day -> 3 / 4
+    day = D(2026, 5, 20)
+    got = kpis(CONTRACTS, Periods.of(days=[day]))
+    assert got[(day, "day", "all", "renewal_rate")] == ratio(3, 4)
+    assert got[(day, "day", "segment=u1", "renewal_rate")] == ratio(1, 1)
+
+
 # t1: trial Mar 1 .. Mar 15, then paid (open)                       -> converted on Mar 15
 # t2: trial Mar 1 .. Mar 15, period ends at trial_end (lapsed)      -> not converted
 # t3: trial ends Mar 10 (lapsed), buys again Mar 20 (10 days later)  -> not converted

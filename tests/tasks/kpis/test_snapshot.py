@@ -77,11 +77,12 @@ def test_one_account_row_per_daily_active_account_with_its_health() -> None:
     accounts = compute_snapshots(INPUTS, PERIODS, Policy(), ["segment"]).accounts
     assert accounts is not None
     rows = accounts.sort("snapshot_date", "account_id")
-    # the month close adds no account rows; C has no MRR; B ended on Jan 10
+    # the January close adds its last day's rows (Jan 31: A only); C has no MRR; B ended Jan 10
     assert rows.select("snapshot_date", "account_id", "mrr", "segment").rows() == [
         (D(2025, 1, 5), "A", 100.0, "SMB"),
         (D(2025, 1, 5), "B", 100.0, "Enterprise"),
         (D(2025, 1, 15), "A", 100.0, "SMB"),
+        (D(2025, 1, 31), "A", 100.0, "SMB"),
     ]
     # each row carries its day's health. Factors with a value (default model):
     # - days_since_login (weight 0.15; bands (0, 100) (7, 80) (30, 20)): A last used Jan 3, so
@@ -89,12 +90,37 @@ def test_one_account_row_per_daily_active_account_with_its_health() -> None:
     #   B never used, created Dec 29: 7 days on Jan 5 -> 80;
     # - seat_activity (weight 0.10): A's 1 user of the last 30 days / 1 of the last 90 = 1.0,
     #   scored 100 (flat above 0.8); B has no usage: NULL, left out.
+    #   A on Jan 31 (the close): 28 days -> 80 - 60 * 21/23 = 25.217, seat_activity still 1.0;
     # Score = weights normalised over the factors with a value: A = 0.4 * 100 + 0.6 * days.
-    expected = [0.4 * 100 + 0.6 * (100 - 20 * 2 / 7), 80.0, 0.4 * 100 + 0.6 * (80 - 60 * 5 / 23)]
-    assert rows["health_score"].to_list() == pytest.approx(expected)  # 96.571, 80, 80.174
-    assert rows["health_band"].to_list() == ["green", "green", "green"]
+    expected = [
+        0.4 * 100 + 0.6 * (100 - 20 * 2 / 7),
+        80.0,
+        0.4 * 100 + 0.6 * (80 - 60 * 5 / 23),
+        0.4 * 100 + 0.6 * (80 - 60 * 21 / 23),
+    ]
+    assert rows["health_score"].to_list() == pytest.approx(expected)  # 96.571, 80, 80.174, 55.130
+    assert rows["health_band"].to_list() == ["green", "green", "green", "yellow"]
     # and the plan as of the pass's last date (B's ended, so its latest period's: basic)
-    assert rows["plan"].to_list() == ["pro", "basic", "pro"]
+    assert rows["plan"].to_list() == ["pro", "basic", "pro", "pro"]
+
+
+def test_a_month_close_alone_stores_its_last_days_rows_as_its_daily_snapshot_does() -> None:
+    # Jan 31 by the January close alone, and by the daily snapshot of Jan 31 alone: the same row
+    # (A, 100.0, 55.130 yellow, as above); the close's accounts_yellow (1) counts exactly it
+    close = compute_snapshots(INPUTS, Periods.of(months=[D(2025, 1, 1)]), Policy(), ["segment"])
+    day = compute_snapshots(INPUTS, Periods.of(days=[D(2025, 1, 31)]), Policy(), ["segment"])
+    assert close.accounts is not None
+    assert day.accounts is not None
+    assert (
+        close.accounts.drop("health_factors").rows() == day.accounts.drop("health_factors").rows()
+    )
+    assert close.accounts.select("snapshot_date", "account_id", "health_band").rows() == [
+        (D(2025, 1, 31), "A", "yellow")
+    ]
+    yellow = close.kpis.filter(
+        (pl.col("metric") == "accounts_yellow") & (pl.col("segment") == "all")
+    )
+    assert yellow["value"].to_list() == [1.0]
 
 
 def test_a_daily_active_account_without_its_row_is_an_error() -> None:
@@ -112,3 +138,15 @@ def test_a_daily_active_account_without_its_row_is_an_error() -> None:
         _check_account_rows(both.head(1), active)
     with pytest.raises(RuntimeError, match="2 rows for 2"):
         _check_account_rows(both.with_columns(pl.lit(None, pl.Float64).alias("mrr")), active)
+
+
+def test_a_pass_with_the_month_and_its_last_day_writes_each_row_once() -> None:
+    # a backfill's pass holds both the daily snapshot of Jan 31 and the January close: both
+    # state dates are Jan 31, so A has one row there (not two), the same as the close's alone
+    both = Periods.of(days=[D(2025, 1, 31)], months=[D(2025, 1, 1)])
+    accounts = compute_snapshots(INPUTS, both, Policy(), ["segment"]).accounts
+    close = compute_snapshots(INPUTS, Periods.of(months=[D(2025, 1, 1)]), Policy(), ["segment"])
+    assert accounts is not None
+    assert close.accounts is not None
+    assert accounts.select("snapshot_date", "account_id").rows() == [(D(2025, 1, 31), "A")]
+    assert accounts.drop("health_factors").rows() == close.accounts.drop("health_factors").rows()
