@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from northstar.cli import app
 from northstar.store import MetricsStore
+from schemas.contract import TABLES
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -39,10 +40,16 @@ T1,A2,2025-03-11T10:00:00Z,2025-03-11T11:00:00Z,2025-03-12T10:00:00Z,solved,chat
 
 
 def write_source(root: Path, subscriptions: str) -> Path:
+    """The tables above, and the other tables the contract requires with no rows (header only)."""
+    empty = {
+        f"{name}.csv": ",".join(TABLES[name].column_names) + "\n"
+        for name in ("crm/surveys", "billing/invoices", "product/usage")
+    }
     for path, text in {
         "crm/accounts.csv": ACCOUNTS,
         "billing/subscriptions.csv": subscriptions,
         "helpdesk/tickets.csv": TICKETS,
+        **empty,
     }.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)

@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 
 from northstar.cli import app
 from northstar.sources import FolderSource
-from schemas.contract import TABLES
+from schemas.contract import MAX_ABS_NUMBER, TABLES
 from tasks.extract import read_table
 from tasks.extract.plan import TableRead
 from tasks.validate import ContractError, ValidatedTable, validate_extracted
@@ -56,15 +56,18 @@ WHOLE_FILE_KINDS = ("empty", "truncated-parquet")
 text = st.text(st.characters(codec="utf-8"), max_size=12)
 BAD_NUMBERS = st.sampled_from(
     ["abc", "1,5", "12.5.1", "NaN", "nan", "inf", "-Infinity", "1e400", "-1e400", "1e308",
-     "9" * 40, "1e-320", "-0", "+3", " 7 ", "0x1F", "1_000", "€12", "true", ""]
+     "9" * 40, "1e13", "1e-320", "-0", "+3", " 7 ", "0x1F", "1_000", "€12", "true", "7\x00", ""]
 )  # fmt: skip
 BAD_DATES = st.sampled_from(
     ["0001-01-01", "9999-12-31", "10000-01-01", "1900-02-29", "2025-02-30", "2025-13-01",
      "20250101", "01/02/2025", "2025-1-5", "1969-12-31", "2025-06-01T25:00:00", "yesterday",
-     "2025-06-01T10:00:00+25:00", "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z", ""]
+     "2025-06-01T10:00:00+25:00", "2025-06-01T10:00:00+99:99", "2025-06-01T10:00:00-14:30",
+     "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z", ""]
 )  # fmt: skip
 BAD_TEXT = st.one_of(
-    st.sampled_from(["Z9", "a1", " A1 ", "usd", "EURO", "XXX", "€", "line\nbreak", '"q"', ""]),
+    st.sampled_from(
+        ["Z9", "a1", " A1 ", "usd", "EURO", "XXX", "€", "line\nbreak", '"q"', "S\x00MB", ""]
+    ),
     text,
 )
 
@@ -80,6 +83,8 @@ class Case:
     rows: int
     duplicated: str | None = None
     """The column a `csv-duplicate-header` case names twice in its header."""
+    ragged: int | None = None
+    """The data row a `csv-ragged-line` case gives more fields than its header."""
 
 
 def _good(table: str, column: str, dtype: pl.DataType) -> st.SearchStrategy[str]:
@@ -138,6 +143,8 @@ def tables(draw: st.DrawFn) -> tuple[str, list[str], list[list[str]]]:
             key = header.index(spec.key[0])
             if draw(st.integers(0, 9)) != 0:
                 row[key] = f"{spec.key[0][:3]}-{number}" if table != ACCOUNTS else f"N{number}"
+            if table == "billing/subscriptions" and draw(st.integers(0, 2)) == 0:
+                row[key] = "sub-0"  # periods of one subscription, which may overlap
         rows.append(row)
     return table, header, rows
 
@@ -173,7 +180,8 @@ def _parquet_bytes(header: list[str], rows: list[list[str]], typed: bool, table:
 
 FILE_KINDS = (
     "csv", "csv-bom", "csv-crlf", "csv-semicolon", "csv-tab", "csv-latin1", "csv-quoted-newline",
-    "csv-duplicate-header", "csv-missing-column", "header-only", "empty", "parquet-text",
+    "csv-duplicate-header", "csv-missing-column", "csv-ragged-line", "header-only", "empty",
+    "parquet-text",
     "parquet-typed", "parquet-wrong-type", "truncated-parquet",
 )  # fmt: skip
 
@@ -198,6 +206,10 @@ def cases(draw: st.DrawFn, kinds: tuple[str, ...] = FILE_KINDS) -> Case:
         drop = draw(st.integers(0, len(TABLES[table].columns) - 1))
         header = header[:drop] + header[drop + 1 :]
         rows = [row[:drop] + row[drop + 1 :] for row in rows]
+    ragged = None
+    if kind == "csv-ragged-line" and rows:
+        ragged = draw(st.integers(0, len(rows) - 1))
+        rows[ragged] = [*rows[ragged], *draw(st.lists(st.just("x"), min_size=1, max_size=3))]
     delimiter = {"csv-semicolon": ";", "csv-tab": "\t"}.get(kind, ",")
     newline = "\r\n" if kind == "csv-crlf" else "\n"
     content = _csv_bytes(header, rows, delimiter, newline)
@@ -224,7 +236,9 @@ def cases(draw: st.DrawFn, kinds: tuple[str, ...] = FILE_KINDS) -> Case:
             content = buffer.getvalue()
         if kind == "truncated-parquet":
             content = content[: draw(st.integers(0, len(content) - 1))]
-    return Case(table, kind, name, content, len(rows), duplicated)
+    return Case(
+        table, kind, name, content, len(rows), duplicated, None if ragged is None else ragged + 1
+    )
 
 
 def _run(folder: Path, table: str) -> dict[str, ValidatedTable]:
@@ -260,6 +274,8 @@ def _check_rejection(case: Case, rejected: ContractError) -> None:
         assert case.file_kind in WHOLE_FILE_KINDS or "table" in rejected.problem
     else:
         assert f"column '{rejected.column}'" in message
+    if case.ragged is not None:
+        assert rejected.column is not None, f"one ragged line rejected the file: {message}"
     if case.duplicated is not None:
         assert (rejected.table, rejected.column) == (case.table, case.duplicated)
         assert "more than once" in rejected.problem
@@ -273,6 +289,34 @@ def _check_loaded(case: Case, table: ValidatedTable) -> None:
     assert all(isinstance(r, str) and r for r in reasons), reasons
     assert table.quarantine["row_number"].is_between(1, case.rows).all()
     assert not table.quarantine["row_number"].is_duplicated().any()
+    if case.ragged is not None:
+        ragged = table.quarantine.filter(pl.col("row_number") == case.ragged)["reasons"]
+        assert ragged.str.contains("more fields than the header").all(), reasons
+        assert ragged.len() == 1, (case.ragged, reasons)
+    _check_clean(case.table, table.clean)
+
+
+def _check_clean(name: str, clean: pl.DataFrame) -> None:
+    """Loaded rows keep the contract: finite numbers in range, text without NUL, and price
+    periods of one subscription that do not overlap (compared pairwise, by plain dates)."""
+    for column, dtype in clean.schema.items():
+        values = clean[column].drop_nulls()
+        if dtype.is_float():
+            assert (values.is_finite() & (values.abs() < MAX_ABS_NUMBER)).all(), values
+        if dtype == pl.String:
+            assert not values.str.contains("\x00", literal=True).any(), values
+    if name == "billing/subscriptions":
+        periods = clean.select(
+            "subscription_id", "start_date", pl.col("end_date").fill_null(date.max)
+        ).with_row_index()
+        pairs = periods.join(periods, on="subscription_id", suffix="_other").filter(
+            pl.col("index") < pl.col("index_other")
+        )
+        overlapping = pairs.filter(
+            (pl.col("start_date") < pl.col("end_date_other"))
+            & (pl.col("start_date_other") < pl.col("end_date"))
+        )
+        assert overlapping.is_empty(), overlapping
 
 
 def check_case(case: Case) -> str:
