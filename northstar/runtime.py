@@ -22,7 +22,7 @@ import os
 import shutil
 import socket
 import sqlite3
-import subprocess  # nosec B404 - starts our own interpreter only
+import subprocess  # nosec B404
 import sys
 import tempfile
 import time
@@ -138,7 +138,7 @@ class EmbeddedServer:
             "--lifespan",
             "on",
         ]
-        self.process = subprocess.Popen(  # nosec B603 - sys.executable, fixed arguments
+        self.process = subprocess.Popen(  # nosec B603
             command, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log
         )
 
