@@ -22,6 +22,7 @@ from rich.table import Table
 
 from northstar.config import load_settings
 from northstar.report.summary import format_value
+from northstar.runtime import prefect_runtime
 from tasks.kpis.periods import month_start
 
 EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
@@ -92,18 +93,25 @@ def _quiet_console(explained: tuple[type[BaseException], ...]) -> None:
             handler.addFilter(_NoTraceback(explained))
 
 
-def guarded(action: Callable[[], Any]) -> Any:
-    """Run an action, turning known failures into a message and the documented exit code."""
+def guarded(action: Callable[[], Any], ready: Callable[[], None] | None = None) -> Any:
+    """Run an action (after `ready`, e.g. waiting for the embedded Prefect server), turning
+    known failures into a message and the documented exit code."""
+    from northstar.runtime import EmbeddedServerError
     from northstar.sources import SourceError
     from northstar.store import StoreError
     from tasks.kpis.movements import BridgeError
     from tasks.reconcile import ReconciliationError
     from tasks.validate import ContractError
 
-    explained = (BridgeError, SourceError, StoreError, ReconciliationError)
+    explained = (BridgeError, SourceError, StoreError, ReconciliationError, EmbeddedServerError)
     _quiet_console((ContractError, *explained))
     try:
+        if ready is not None:
+            ready()
         return action()
+    except EmbeddedServerError as exc:
+        err.print(f"[bold red]run failed:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from exc
     except ContractError as exc:
         err.print(f"[bold red]input rejected:[/] {exc}")
         raise typer.Exit(EXIT_REJECTED) from exc
@@ -184,9 +192,13 @@ def run_daily(
     config: ConfigOpt = None,
 ) -> None:
     """The daily snapshot of one date."""
-    from flows.daily_snapshot import daily_snapshot
+    with prefect_runtime() as runtime:
+        from flows.daily_snapshot import daily_snapshot
 
-    summary = guarded(lambda: daily_snapshot(date_, _secret(source), _secret(store), _str(config)))
+        summary = guarded(
+            lambda: daily_snapshot(date_, _secret(source), _secret(store), _str(config)),
+            runtime.wait_ready,
+        )
     _print_summary(summary)
 
 
@@ -195,9 +207,13 @@ def run_monthly(
     month: Month, source: SourceOpt = None, store: StoreOpt = None, config: ConfigOpt = None
 ) -> None:
     """The monthly close of one calendar month."""
-    from flows.monthly_close import monthly_close
+    with prefect_runtime() as runtime:
+        from flows.monthly_close import monthly_close
 
-    summary = guarded(lambda: monthly_close(month, _secret(source), _secret(store), _str(config)))
+        summary = guarded(
+            lambda: monthly_close(month, _secret(source), _secret(store), _str(config)),
+            runtime.wait_ready,
+        )
     _print_summary(summary)
 
 
@@ -222,21 +238,23 @@ def backfill(
     ] = False,
 ) -> None:
     """Every day and every complete month from START to END, in vectorized passes."""
-    from flows.backfill import backfill as backfill_flow
-    from flows.backfill import on_dask
-
     if end < start:
         raise typer.BadParameter("--end must not be before --start")
-    use_dask = dask_address is not None or dask_workers > 0
-    flow = on_dask(dask_address, dask_workers or 2) if use_dask else backfill_flow
-    days = (end - start).days + 1
-    with _progress() as bar:
-        bar.add_task(f"backfill {days} days", total=None)
-        summary = guarded(
-            lambda: flow(
-                start, end, _secret(source), _secret(store), _str(config), partitions, notify
+    with prefect_runtime() as runtime:
+        from flows.backfill import backfill as backfill_flow
+        from flows.backfill import on_dask
+
+        use_dask = dask_address is not None or dask_workers > 0
+        flow = on_dask(dask_address, dask_workers or 2) if use_dask else backfill_flow
+        days = (end - start).days + 1
+        with _progress() as bar:
+            bar.add_task(f"backfill {days} days", total=None)
+            summary = guarded(
+                lambda: flow(
+                    start, end, _secret(source), _secret(store), _str(config), partitions, notify
+                ),
+                runtime.wait_ready,
             )
-        )
     _print_summary(summary)
 
 
@@ -377,16 +395,22 @@ def demo(
     accounts: Annotated[int, typer.Option(min=50)] = 400,
 ) -> None:
     """Generate a demo company, backfill its history, and print the latest KPIs."""
-    from flows.backfill import backfill as backfill_flow
+    with prefect_runtime() as runtime:
+        from flows.backfill import backfill as backfill_flow
 
-    if not (data / "crm").is_dir():
-        guarded(lambda: _generate(data, accounts, DEMO_START, DEMO_END, 7, "csv", optional=True))
-        out.print(f"generated demo data for {accounts} accounts in {data}/")
-    with _progress() as bar:
-        bar.add_task("backfilling the demo history", total=None)
-        summary = guarded(
-            lambda: backfill_flow(DEMO_START, DEMO_END, _secret(str(data)), _secret(store), None)
-        )
+        if not (data / "crm").is_dir():
+            guarded(
+                lambda: _generate(data, accounts, DEMO_START, DEMO_END, 7, "csv", optional=True)
+            )
+            out.print(f"generated demo data for {accounts} accounts in {data}/")
+        with _progress() as bar:
+            bar.add_task("backfilling the demo history", total=None)
+            summary = guarded(
+                lambda: backfill_flow(
+                    DEMO_START, DEMO_END, _secret(str(data)), _secret(store), None
+                ),
+                runtime.wait_ready,
+            )
     _print_summary(summary)
     month = month_start(DEMO_END)
     frame = guarded(lambda: _read_snapshot(store, None, month, "month", "all"))
