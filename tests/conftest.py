@@ -8,7 +8,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +16,17 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from schemas.contract import TABLES
+
 # Prefect reads its settings at import (no test module has imported it yet): keep its home,
 # database and logs out of the user's ~/.prefect.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="northstar-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
+
+WriteSource = Callable[[Path, Mapping[str, str]], Path]
+"""Writes `{table: csv text}` as a folder source and returns the folder."""
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 PG_USER = "postgres"
@@ -198,3 +203,22 @@ def s3_server() -> Iterator[S3Server]:
             yield S3Server(f"http://{host}:{port}")
         finally:
             server.stop()
+
+
+@pytest.fixture
+def write_csv_source() -> WriteSource:
+    """A writer of hand-made CSV sources: the tables given, and every other table the contract
+    requires with no rows (header only), since a missing required table stops a run."""
+
+    def write(root: Path, tables: Mapping[str, str]) -> Path:
+        empty = {
+            name: ",".join(spec.column_names) + "\n"
+            for name, spec in TABLES.items()
+            if spec.required and name not in tables
+        }
+        for name, text in {**tables, **empty}.items():
+            (root / f"{name}.csv").parent.mkdir(parents=True, exist_ok=True)
+            (root / f"{name}.csv").write_text(text)
+        return root
+
+    return write

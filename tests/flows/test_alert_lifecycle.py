@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
@@ -16,6 +17,9 @@ from northstar.cli import app
 from northstar.notify.testing import WebhookReceiver, webhook_receiver
 from northstar.store import MetricsStore
 from northstar.store.alert_state import read_alerts
+
+if TYPE_CHECKING:
+    from tests.conftest import WriteSource
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -46,18 +50,6 @@ def hooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
         yield running
 
 
-def hand_made_company(root: Path) -> Path:
-    """Accounts, subscriptions and usage of the two accounts above, as CSV."""
-    for path, text in {
-        "crm/accounts.csv": ACCOUNTS,
-        "billing/subscriptions.csv": SUBSCRIPTIONS,
-        "product/usage.csv": USAGE,
-    }.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    return root
-
-
 def a1_states(url: str) -> list[tuple[str, str, str | None, str | None]]:
     """A1's stored red-alert states: (period, state, transition, resolution_reason)."""
     store = MetricsStore(url)
@@ -75,19 +67,27 @@ def a1_notices(hooks: WebhookReceiver) -> list[str]:
 
 
 def test_an_account_alert_fires_once_and_resolves_once_when_the_account_churns(
-    tmp_path: Path, sqlite_url: str, hooks: WebhookReceiver
+    tmp_path: Path, sqlite_url: str, hooks: WebhookReceiver, write_csv_source: WriteSource
 ) -> None:
-    source = str(hand_made_company(tmp_path / "company"))
+    company = {
+        "crm/accounts": ACCOUNTS,
+        "billing/subscriptions": SUBSCRIPTIONS,
+        "product/usage": USAGE,
+    }
+    source = str(write_csv_source(tmp_path / "company", company))
     # Jan 5, healthy. A1's factors with data (default model): days_since_login 2 days
     # (100 - 20 * 2/7 = 94.29, weight 0.15) and seat_activity 1/1 = 1.0 (100, weight 0.10);
-    # no usage_trend (no user-day in Nov 7 .. Dec 6), no mrr_trend (no MRR on Oct 7):
-    # score = (0.10 * 100 + 0.15 * 94.29) / 0.25 = 96.57, green: nothing fires
+    # late_invoices 0 (billing/invoices has no rows: 100, weight 0.10); no usage_trend (no
+    # user-day in Nov 7 .. Dec 6), no mrr_trend (no MRR on Oct 7), no survey factor (no
+    # response), no ticket factor (no helpdesk/tickets):
+    # score = (0.10 * 100 + 0.15 * 94.29 + 0.10 * 100) / 0.35 = 97.55, green: nothing fires
     daily_snapshot(date(2025, 1, 5), source, sqlite_url)
     assert a1_states(sqlite_url) == []
     # Feb 20, red. days_since_login 48 (20 - 20 * 18/30 = 8); seat_activity 0 users of the
     # last 30 days / 1 of the last 90 = 0 (score 0); usage_trend 0 user-days after 1
-    # (Dec 23 .. Jan 21) = -1 (score 0, weight 0.20); still no mrr_trend (no MRR on Nov 22):
-    # score = (0.20 * 0 + 0.10 * 0 + 0.15 * 8) / 0.45 = 2.67 < 40: the alert fires
+    # (Dec 23 .. Jan 21) = -1 (score 0, weight 0.20); late_invoices 0 (100); still no
+    # mrr_trend (no MRR on Nov 22):
+    # score = (0.20 * 0 + 0.10 * 0 + 0.15 * 8 + 0.10 * 100) / 0.55 = 20.36 < 40: it fires
     daily_snapshot(date(2025, 2, 20), source, sqlite_url)
     store = MetricsStore(sqlite_url)
     try:
@@ -96,8 +96,8 @@ def test_an_account_alert_fires_once_and_resolves_once_when_the_account_churns(
         ]
     finally:
         store.dispose()
-    assert score == pytest.approx(1.2 / 0.45)
-    # Feb 21, still red (days_since_login 49: 20 - 20 * 19/30 = 7.33, score 2.44): it carries
+    assert score == pytest.approx(11.2 / 0.55)
+    # Feb 21, still red (days_since_login 49: 20 - 20 * 19/30 = 7.33, score 20.18): it carries
     daily_snapshot(date(2025, 2, 21), source, sqlite_url)
     assert a1_states(sqlite_url) == [
         ("2025-02-20", "firing", "fired", None),

@@ -42,7 +42,7 @@ QUICK_WITHIN = timedelta(seconds=10)
 """The test's copy of the crash automation waits this long instead of 10 minutes."""
 DAILY = "daily_snapshot/daily-snapshot"
 MONTHLY = "monthly_close/monthly-close"
-STARTUP_SECONDS = 90.0
+STARTUP_SECONDS = 240.0
 RUN_SECONDS = 180.0
 SUMMARY_KEY = "northstar-daily-snapshot-summary"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
@@ -12,7 +13,9 @@ from typer.testing import CliRunner
 
 from northstar.cli import app
 from northstar.store import MetricsStore
-from schemas.contract import TABLES
+
+if TYPE_CHECKING:
+    from tests.conftest import WriteSource
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -39,27 +42,19 @@ T1,A2,2025-03-11T10:00:00Z,2025-03-11T11:00:00Z,2025-03-12T10:00:00Z,solved,chat
 """
 
 
-def write_source(root: Path, subscriptions: str) -> Path:
-    """The tables above, and the other tables the contract requires with no rows (header only)."""
-    empty = {
-        f"{name}.csv": ",".join(TABLES[name].column_names) + "\n"
-        for name in ("crm/surveys", "billing/invoices", "product/usage")
+def source_tables(subscriptions: str) -> dict[str, str]:
+    """The tables above with these subscriptions."""
+    return {
+        "crm/accounts": ACCOUNTS,
+        "billing/subscriptions": subscriptions,
+        "helpdesk/tickets": TICKETS,
     }
-    for path, text in {
-        "crm/accounts.csv": ACCOUNTS,
-        "billing/subscriptions.csv": subscriptions,
-        "helpdesk/tickets.csv": TICKETS,
-        **empty,
-    }.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    return root
 
 
 def test_bad_rows_are_quarantined_with_reasons_and_the_run_goes_on(
-    tmp_path: Path, sqlite_url: str
+    tmp_path: Path, sqlite_url: str, write_csv_source: WriteSource
 ) -> None:
-    source = write_source(tmp_path / "src", SUBSCRIPTIONS + BAD_ROWS)
+    source = write_csv_source(tmp_path / "src", source_tables(SUBSCRIPTIONS + BAD_ROWS))
     result = runner.invoke(
         app,
         ["run", "daily", "--date", "2025-03-31", "--source", str(source), "--store", sqlite_url],
@@ -92,12 +87,14 @@ def test_bad_rows_are_quarantined_with_reasons_and_the_run_goes_on(
     assert mrr == pytest.approx(250.0)
 
 
-def test_a_missing_column_stops_the_run_with_exit_3(tmp_path: Path, sqlite_url: str) -> None:
+def test_a_missing_column_stops_the_run_with_exit_3(
+    tmp_path: Path, sqlite_url: str, write_csv_source: WriteSource
+) -> None:
     no_currency = "\n".join(
         ",".join(f for i, f in enumerate(line.split(",")) if i != 6)
         for line in SUBSCRIPTIONS.splitlines()
     )
-    source = write_source(tmp_path / "src", no_currency + "\n")
+    source = write_csv_source(tmp_path / "src", source_tables(no_currency + "\n"))
     result = runner.invoke(
         app,
         ["run", "daily", "--date", "2025-03-31", "--source", str(source), "--store", sqlite_url],
@@ -120,8 +117,10 @@ def test_usage_errors_exit_2() -> None:
     assert runner.invoke(app, ["run", "monthly", "--month", "2025-13"]).exit_code == 2
 
 
-def test_kpis_reads_back_what_a_run_stored(tmp_path: Path, sqlite_url: str) -> None:
-    source = write_source(tmp_path / "src", SUBSCRIPTIONS)
+def test_kpis_reads_back_what_a_run_stored(
+    tmp_path: Path, sqlite_url: str, write_csv_source: WriteSource
+) -> None:
+    source = write_csv_source(tmp_path / "src", source_tables(SUBSCRIPTIONS))
     args = ["--source", str(source), "--store", sqlite_url]
     assert runner.invoke(app, ["run", "monthly", "--month", "2025-03", *args]).exit_code == 0
     result = runner.invoke(

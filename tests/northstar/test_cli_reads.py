@@ -93,7 +93,7 @@ def test_db_current_prints_the_revision_of_a_migrated_store(sqlite_url: str) -> 
     MetricsStore(sqlite_url).dispose()
     result = runner.invoke(app, ["db", "current", "--store", sqlite_url])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "0004"  # head: 0004_health_trends
+    assert result.output.strip() == "0006"  # head: 0006_alert_resolution
 
 
 def test_db_upgrade_still_creates_the_store(sqlite_url: str) -> None:
@@ -101,7 +101,7 @@ def test_db_upgrade_still_creates_the_store(sqlite_url: str) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--store", sqlite_url])
     assert result.exit_code == 0, result.output
     assert path.is_file()
-    assert runner.invoke(app, ["db", "current", "--store", sqlite_url]).output.strip() == "0004"
+    assert runner.invoke(app, ["db", "current", "--store", sqlite_url]).output.strip() == "0006"
 
 
 def test_report_into_a_missing_folder_is_a_usage_error(sqlite_url: str, tmp_path: Path) -> None:

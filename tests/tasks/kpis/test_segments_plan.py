@@ -5,6 +5,7 @@ changes plan moves segment on the change date."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
@@ -12,6 +13,9 @@ from typer.testing import CliRunner
 
 from northstar.cli import app
 from northstar.store import MetricsStore
+
+if TYPE_CHECKING:
+    from tests.conftest import WriteSource
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -61,18 +65,6 @@ EXPECTED_CUSTOMERS = {
 }
 
 
-def _source(root: Path) -> Path:
-    """The tiny company's source folder."""
-    for path, text in {
-        "crm/accounts.csv": ACCOUNTS,
-        "billing/subscriptions.csv": SUBSCRIPTIONS,
-        "helpdesk/tickets.csv": TICKETS,
-    }.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    return root
-
-
 def _day_values(url: str, day: str, metric: str) -> dict[str, float]:
     """segment -> value of one daily metric."""
     store = MetricsStore(url, read_only=True)
@@ -83,9 +75,14 @@ def _day_values(url: str, day: str, metric: str) -> dict[str, float]:
 
 
 def test_mrr_by_plan_follows_the_subscription_on_each_snapshot_date(
-    tmp_path: Path, sqlite_url: str
+    tmp_path: Path, sqlite_url: str, write_csv_source: WriteSource
 ) -> None:
-    source = _source(tmp_path / "src")
+    tables = {
+        "crm/accounts": ACCOUNTS,
+        "billing/subscriptions": SUBSCRIPTIONS,
+        "helpdesk/tickets": TICKETS,
+    }
+    source = write_csv_source(tmp_path / "src", tables)
     config = tmp_path / "northstar.toml"
     config.write_text('segment_dimensions = ["plan", "region"]\n')
     for day in EXPECTED_MRR:
