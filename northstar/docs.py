@@ -25,7 +25,7 @@ PREAMBLE = """# Metric definitions
 Generated from `northstar/metrics.py` by `northstar docs`; CI fails when this page is stale.
 Edit the registry, not this page.
 
-Conventions (DESIGN §4-§5):
+Conventions:
 - A daily snapshot on date d with an N-day window covers d-N+1 .. d in the policy time zone; a
   monthly snapshot is dated its first day, covers its calendar month, and takes states (MRR,
   active customers) on its last day. "Before the window" is the state on the day before it.
@@ -49,7 +49,7 @@ CHOICES = """## Choices where sources disagree
   window, and *reactivated* when it had, even if that earlier activity never reached a month
   end. ChartMogul works at daily resolution; classifying by month-end states alone would call a
   customer who churned mid-month "new" when they come back.
-- **FX**: each state converts at its own date's rate (DESIGN §5), so a rate change alone appears
+- **FX**: each state converts at its own date's rate, so a rate change alone appears
   as expansion or contraction of foreign-currency accounts. The bridge still holds.
 - **Look-ahead**: a snapshot counts only what was known by the end of its date (a first response,
   a renewal, a trial conversion after it is not counted), so a backfill reproduces the live run.
