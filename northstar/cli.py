@@ -44,7 +44,10 @@ out = Console()
 err = Console(stderr=True)
 
 
-def parse_day(value: str) -> date:
+def parse_day(value: str | date) -> date:
+    """A YYYY-MM-DD option; typer passes a default that is already a date through as is."""
+    if isinstance(value, date):
+        return value
     try:
         return date.fromisoformat(value)
     except ValueError as exc:

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from northstar.cli import app
+from northstar.cli import DEMO_END, DEMO_START, app
 from northstar.store import MetricsStore
 
 if TYPE_CHECKING:
@@ -154,3 +154,20 @@ def test_serve_keeps_passwords_out_of_deployment_parameters(
     assert served == [{"source": "./data"}]
     assert os.environ["NORTHSTAR_STORE"] == store
     assert "NORTHSTAR_SOURCE" not in os.environ
+
+
+def test_generate_with_its_default_dates_writes_the_demo_range(tmp_path: Path) -> None:
+    # No --start/--end: typer hands the date defaults to the option parser, which must take them
+    # and write the same company as the demo range spelled out.
+    default, spelled = tmp_path / "default", tmp_path / "spelled"
+    result = runner.invoke(app, ["generate", "--out", str(default), "--accounts", "5"])
+    assert result.exit_code == 0, result.output
+    dates = ["--start", DEMO_START.isoformat(), "--end", DEMO_END.isoformat()]
+    result = runner.invoke(app, ["generate", "--out", str(spelled), "--accounts", "5", *dates])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(default) for p in default.rglob("*.csv"))
+    assert files == sorted(p.relative_to(spelled) for p in spelled.rglob("*.csv"))
+    assert all((default / f).read_bytes() == (spelled / f).read_bytes() for f in files)
+    usage = pl.read_csv(default / "product" / "usage.csv", try_parse_dates=True)["date"]
+    assert usage.min() >= DEMO_START
+    assert usage.max() <= DEMO_END
