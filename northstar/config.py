@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from northstar.adapters.mapping import TableMapping
+
 DEFAULT_CONFIG_FILE = "northstar.toml"
 
 
@@ -214,6 +216,12 @@ class Settings(BaseSettings):
     daily_cron: str = "30 6 * * *"
     monthly_cron: str = "0 7 1 * *"
     s3_endpoint_url: str | None = None
+    systems: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Real systems the source holds synced tables of, by name (`stripe`, `hubspot`, ...): each
+    `[systems.<name>]` table gives `schema` (folder or database schema; default the name) and
+    the adapter's settings (docs/sources/)."""
+    mappings: list[TableMapping] = Field(default_factory=list)
+    """`[[mappings]]`: raw tables of any other system mapped onto contract tables."""
 
     @field_validator("schedule_timezone")
     @classmethod

@@ -24,5 +24,7 @@ def open_resources(settings: Settings) -> Resources:
         s3_endpoint_url=settings.s3_endpoint_url,
         retries=settings.extract_retries,
         s3_timeout_seconds=settings.s3_timeout_seconds,
+        systems=settings.systems,
+        mappings=settings.mappings,
     )
     return Resources(source=source, store=MetricsStore(settings.store))

@@ -25,6 +25,7 @@ from pandera.constants import CHECK_OUTPUT_KEY
 from prefect import task
 from prefect.cache_policies import NONE
 
+from northstar.adapters.base import PROBLEM
 from northstar.sources.base import RAGGED_LINE
 from schemas.billing import CURRENCY_CODE
 from schemas.contract import MAX_ABS_NUMBER, TABLES, Column, TableSpec
@@ -798,7 +799,7 @@ def _raw_json(spec: TableSpec, source: pl.Schema) -> pl.Expr:
     hidden = set(spec.personal_columns) | {c for c in source if "email" in c.lower()}
     fields = []
     for name, dtype in source.items():
-        if name in (ROW_NUMBER, RAGGED_LINE):
+        if name in (ROW_NUMBER, RAGGED_LINE, PROBLEM):
             continue
         col = pl.col(name)
         if name in hidden:
@@ -846,6 +847,10 @@ def validate_table(
         ragged = source.lazy().select(pl.col(RAGGED_LINE).fill_null(False))
         problem = "the line has more fields than the header (those past it are dropped)"
         checks.append(_RowCheck(ragged, partial(pl.lit, problem), None, "not_ragged"))
+    if PROBLEM in source.columns:
+        staged = staged.with_columns(source[PROBLEM].cast(pl.String))
+        unmapped = staged.lazy().select(pl.col(PROBLEM).is_not_null())
+        checks.append(_RowCheck(unmapped, partial(pl.col, PROBLEM), None, "adapted"))
     if set(columns) >= _PERIOD_COLUMNS:
         staged = staged.with_columns(subscription_overlaps().alias(OVERLAP))
         overlapping = staged.lazy().select(pl.col(OVERLAP).is_not_null())

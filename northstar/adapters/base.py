@@ -60,3 +60,6 @@ class Adapter:
     adapt: AdaptFn
     options: type[AdapterOptions] = AdapterOptions
     """The system's settings model; its defaults are the stated rules."""
+    account_object: str = "account"
+    """What the system calls the object its `account_id` names ("customer", "organization"),
+    for the message of a record that links to no CRM account."""

@@ -6,9 +6,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError
 
+from northstar.adapters.mapping import TableMapping, mapping_adapter
+from northstar.adapters.registry import SYSTEMS, adapter_for
+from northstar.sources.adapted import AdaptedSource, System, configure
 from northstar.sources.base import ROW_NUMBER, RawTable, Source, SourceError, UnreadableTable
 from northstar.sources.folder import FolderSource
 from northstar.sources.s3 import DEFAULT_TIMEOUT_SECONDS, S3Source
@@ -16,6 +23,7 @@ from northstar.sources.sql import SqlSource
 
 __all__ = [
     "ROW_NUMBER",
+    "AdaptedSource",
     "FolderSource",
     "RawTable",
     "S3Source",
@@ -25,7 +33,44 @@ __all__ = [
     "UnreadableTable",
     "masked_spec",
     "open_source",
+    "split_systems",
 ]
+
+
+SYNCED = "fivetran+"
+"""A source spec starting with this holds synced tables of the systems its query names:
+`fivetran+postgresql://host/db?stripe=stripe&hubspot=hubspot_crm` (system=schema)."""
+
+
+def split_systems(spec: str) -> tuple[str, dict[str, str]]:
+    """The location of a `fivetran+...` spec and its systems by schema (others pass through)."""
+    if not spec.startswith(SYNCED):
+        return spec, {}
+    location, _, query = spec[len(SYNCED) :].partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    systems = {k: v or k for k, v in params if k in SYSTEMS}
+    rest = [(k, v) for k, v in params if k not in SYSTEMS]
+    return (f"{location}?{urlencode(rest)}" if rest else location), systems
+
+
+def configured_systems(
+    spec_systems: Mapping[str, str],
+    systems: Mapping[str, Mapping[str, Any]],
+    mappings: Sequence[TableMapping],
+) -> list[System]:
+    """The systems of a source: named in its spec or `[systems]` (settings merged), then the
+    `[[mappings]]` in their order."""
+    names = dict.fromkeys([*spec_systems, *systems])
+    found = [
+        configure(adapter_for(name), {**systems.get(name, {}), **_schema(spec_systems, name)})
+        for name in names
+    ]
+    return found + [System(mapping_adapter(m), m, m.source.split("/")[0]) for m in mappings]
+
+
+def _schema(spec_systems: Mapping[str, str], name: str) -> dict[str, str]:
+    """The `schema` setting a spec gives `name`, if it names it."""
+    return {"schema": spec_systems[name]} if name in spec_systems else {}
 
 
 def open_source(
@@ -34,12 +79,25 @@ def open_source(
     s3_endpoint_url: str | None = None,
     retries: int = 3,
     s3_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    systems: Mapping[str, Mapping[str, Any]] | None = None,
+    mappings: Sequence[TableMapping] = (),
 ) -> Source:
-    """The source named by `spec`: `s3://...`, a SQLAlchemy URL (`scheme://...`), else a folder.
+    """The source named by `spec`: `s3://...`, a SQLAlchemy URL (`scheme://...`), else a folder;
+    adapted (AdaptedSource) when the spec (`fivetran+...`), `systems` or `mappings` name systems.
 
     `s3_endpoint_url` overrides `AWS_ENDPOINT_URL`; `retries` bounds S3 request retries and
     `s3_timeout_seconds` how long one S3 request may wait to connect or for bytes.
     """
+    location, spec_systems = split_systems(spec)
+    base = _open_location(location, s3_endpoint_url, retries, s3_timeout_seconds)
+    found = configured_systems(spec_systems, systems or {}, mappings)
+    return AdaptedSource(base, found) if found else base
+
+
+def _open_location(
+    spec: str, s3_endpoint_url: str | None, retries: int, s3_timeout_seconds: float
+) -> Source:
+    """The folder, S3 prefix or database at `spec`."""
     if spec.startswith("s3://"):
         return S3Source(
             spec, endpoint_url=s3_endpoint_url, retries=retries, timeout=s3_timeout_seconds

@@ -11,6 +11,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 from prefect.states import State
 
+from northstar.adapters.base import EXTERNAL_ID, PROBLEM
 from northstar.sources import Source, UnreadableTable
 from northstar.sources.base import RAGGED_LINE, unreadable
 from schemas.contract import TABLES
@@ -33,7 +34,7 @@ def read_table(source: Source, read: TableRead) -> Extracted | None:
     A table whose content cannot be parsed is rejected input: a ContractError naming it. A CSV's
     `_ragged_line` marks (lines with more fields than the header) come along for validation."""
     try:
-        raw = source.scan(read.table, (*read.columns, RAGGED_LINE))
+        raw = source.scan(read.table, (*read.columns, RAGGED_LINE, PROBLEM, EXTERNAL_ID))
         if raw is None:
             return None
         frame = raw.frame
