@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import polars as pl
 import typer
@@ -24,6 +24,9 @@ from northstar.config import load_settings
 from northstar.report.summary import format_value
 from northstar.runtime import prefect_runtime
 from tasks.kpis.periods import month_start
+
+if TYPE_CHECKING:
+    from northstar.sources.check import SourceReport
 
 EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 1, 2, 3
 DEMO_START, DEMO_END = date(2024, 1, 1), date(2026, 10, 31)
@@ -278,6 +281,56 @@ def serve(
     settings = guarded(lambda: load_settings(_str(config)))
     config_path = None if config is None else str(config.resolve())
     serve_flows(settings, run_parameters(config_path, source, store), limit)
+
+
+sources_app = typer.Typer(help="What a source holds, before any run.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("check")
+def sources_check(source: SourceOpt = None, config: ConfigOpt = None) -> None:
+    """Per system: raw tables found, contract tables filled, rows, account links, what is missing.
+
+    Exits 3 when a table a run requires is missing; validates and stores nothing."""
+    from northstar.resources import open_configured_source
+    from northstar.sources.check import check_source
+
+    settings = guarded(lambda: load_settings(_str(config), source=source))
+    report = guarded(lambda: check_source(open_configured_source(settings)))
+    _print_source_report(report)
+    if report.missing:
+        err.print(f"[bold red]missing:[/] {', '.join(report.missing)}", soft_wrap=True)
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _count(rows: int | None) -> str:
+    return "not found" if rows is None else f"{rows:,}"
+
+
+def _print_source_report(report: SourceReport) -> None:
+    """The report of `sources check` as tables: one per system, then the native tables."""
+    out.print(f"source: {report.description}")
+    links = {c.system: c for c in report.links}
+    for system in report.systems:
+        table = Table("table", "rows", "fills", title=f"{system.system} (in {system.schema}/)")
+        for raw in system.raw:
+            table.add_row(raw.name, _count(raw.rows), "")
+        for filled in system.fills:
+            flagged = f" ({filled.flagged:,} flagged)" if filled.flagged else ""
+            table.add_row("", f"{filled.rows:,}{flagged}", filled.name)
+        out.print(table)
+        if system.system in links:
+            cover = links[system.system]
+            rules = ", ".join(f"{n:,} by {rule}" for rule, n in sorted(cover.by_rule.items()))
+            linked = sum(cover.by_rule.values())
+            out.print(
+                f"  account links: {linked:,} of {linked + cover.unlinked:,} linked"
+                f"{f' ({rules})' if rules else ''}; {cover.unlinked:,} unlinked"
+            )
+    native = Table("contract table", "rows", "required", title="read natively")
+    for t in report.native:
+        native.add_row(t.name, _count(t.rows), "yes" if t.required else "no")
+    out.print(native)
 
 
 @app.command()

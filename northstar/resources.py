@@ -19,7 +19,12 @@ class Resources:
 
 def open_resources(settings: Settings) -> Resources:
     """The configured source (S3 requests bounded by the retry and timeout settings) and store."""
-    source = open_source(
+    return Resources(source=open_configured_source(settings), store=MetricsStore(settings.store))
+
+
+def open_configured_source(settings: Settings) -> Source:
+    """The source of `settings`, with its systems and mappings, S3 bounded as configured."""
+    return open_source(
         settings.source,
         s3_endpoint_url=settings.s3_endpoint_url,
         retries=settings.extract_retries,
@@ -27,4 +32,3 @@ def open_resources(settings: Settings) -> Resources:
         systems=settings.systems,
         mappings=settings.mappings,
     )
-    return Resources(source=source, store=MetricsStore(settings.store))

@@ -117,3 +117,23 @@ def test_a_missing_required_raw_column_names_table_and_column(
     with pytest.raises(UnreadableTable, match="plan_amount") as raised:
         adapted.scan("billing/subscriptions", ["subscription_id", "amount"])
     assert raised.value.table == "chargebee/subscriptions"
+
+
+def test_sources_check_reports_raw_tables_fills_and_what_is_missing(
+    tmp_path: Path, write_csv_source: WriteSource
+) -> None:
+    source = _source(tmp_path / "src", write_csv_source)
+    config = tmp_path / "northstar.toml"
+    config.write_text(CONFIG)
+    args = ["--source", str(source), "--config", str(config)]
+    result = CliRunner().invoke(app, ["sources", "check", *args], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "chargebee (in chargebee/)" in result.stdout
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert any("chargebee/subscriptions │ 3" in line for line in lines)
+    assert any("│ 3 │ billing/subscriptions" in line for line in lines)
+    assert any("billing/fx_rates │ 1 │ no" in line for line in lines)
+    (source / "crm" / "accounts.csv").unlink()
+    result = CliRunner().invoke(app, ["sources", "check", *args], env={"COLUMNS": "120"})
+    assert result.exit_code == 3
+    assert "missing: crm/accounts" in result.stderr
