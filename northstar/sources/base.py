@@ -23,7 +23,7 @@ _OVERFLOW = "_extra_fields"
 DUPLICATE_SUFFIX = "_duplicated_0"
 """What polars appends to the second column of a CSV header that repeats a name."""
 
-FileFormat = Literal["csv", "parquet"]
+FileFormat = Literal["csv", "parquet", "jsonl"]
 
 
 class SourceError(Exception):
@@ -68,7 +68,7 @@ class RawTable:
     name: str
     origin: str
     frame: pl.LazyFrame
-    format: Literal["csv", "parquet", "sql"]
+    format: Literal["csv", "parquet", "jsonl", "sql"]
 
 
 class Source(Protocol):
@@ -100,7 +100,8 @@ def _hidden(relative: str) -> bool:
 
 
 def locate(table: str, relative_paths: Iterable[str], where: str) -> Located | None:
-    """Which of `<table>.csv`, `<table>.parquet` or `<table>/**.parquet` holds the table.
+    """Which of `<table>.csv`, `<table>.parquet`, `<table>.jsonl` (one JSON object per line, as
+    Airbyte, dlt or Singer land API objects) or `<table>/**.parquet` holds the table.
 
     `relative_paths` are the file paths found under the source root ('/'-separated); `where`
     names the source in error messages. Two layouts for one table are an error, not a guess: an
@@ -113,6 +114,8 @@ def locate(table: str, relative_paths: Iterable[str], where: str) -> Located | N
         layouts.append(Located("csv", (f"{table}.csv",), hive=False))
     if f"{table}.parquet" in paths:
         layouts.append(Located("parquet", (f"{table}.parquet",), hive=False))
+    if f"{table}.jsonl" in paths:
+        layouts.append(Located("jsonl", (f"{table}.jsonl",), hive=False))
     if folder:
         parts = tuple(
             p for p in folder if p.endswith(".parquet") and not _hidden(p[len(table) + 1 :])
@@ -158,6 +161,14 @@ def scan_csv_text(source: str | bytes) -> pl.LazyFrame:
     )
     ragged = pl.when(pl.col(_OVERFLOW).is_not_null()).then(True).alias(RAGGED_LINE)
     return scan.with_columns(ragged).drop(_OVERFLOW)
+
+
+def scan_json_lines(source: str | bytes) -> pl.LazyFrame:
+    """A JSON-lines file or buffer, nested objects as structs, types inferred from every line
+    (API objects leave fields out where they are empty)."""
+    content = source if isinstance(source, bytes) else Path(source).read_bytes()
+    frame = pl.read_ndjson(content, infer_schema_length=None) if content.strip() else pl.DataFrame()
+    return frame.with_row_index(ROW_NUMBER, offset=1).lazy()
 
 
 def scan_parquet_files(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import polars as pl
+
 from northstar.sources.base import (
     Located,
     RawTable,
@@ -13,6 +15,7 @@ from northstar.sources.base import (
     locate,
     project,
     scan_csv_text,
+    scan_json_lines,
     scan_parquet_files,
     unreadable,
 )
@@ -39,7 +42,7 @@ class FolderSource:
 
     def _files(self, table: str) -> list[str]:
         """Paths, relative to the root, of the files that could hold `table`."""
-        candidates = [self.root / f"{table}.csv", self.root / f"{table}.parquet"]
+        candidates = [self.root / f"{table}.{ext}" for ext in ("csv", "parquet", "jsonl")]
         folder = self.root / table
         for path in [*candidates, folder]:
             self._dangling(table, path)
@@ -62,11 +65,12 @@ class FolderSource:
         if located is None:
             return None
         paths = [str(self.root / p) for p in located.paths]
-        if located.format == "csv":
+        if located.format in ("csv", "jsonl"):
             origin = paths[0]
+            read = scan_csv_text if located.format == "csv" else scan_json_lines
             try:
-                scan = scan_csv_text(paths[0])
-            except OSError as err:
+                scan = read(paths[0])
+            except (OSError, pl.exceptions.PolarsError) as err:
                 raise unreadable(table, origin, err) from err
         else:
             origin = str(self.root / table) + "/" if located.hive else paths[0]

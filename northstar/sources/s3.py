@@ -10,6 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import polars as pl
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -25,7 +26,9 @@ from northstar.sources.base import (
     locate,
     project,
     scan_csv_text,
+    scan_json_lines,
     scan_parquet_files,
+    unreadable,
 )
 
 if TYPE_CHECKING:
@@ -164,8 +167,13 @@ class S3Source:
         if located is None:
             return None
         uris = [f"s3://{self.bucket}/{self._key(p)}" for p in located.paths]
-        if located.format == "csv":
-            origin, scan = uris[0], scan_csv_text(self._fetch(table, self._key(located.paths[0])))
+        if located.format in ("csv", "jsonl"):
+            read = scan_csv_text if located.format == "csv" else scan_json_lines
+            origin, content = uris[0], self._fetch(table, self._key(located.paths[0]))
+            try:
+                scan = read(content)
+            except pl.exceptions.PolarsError as err:
+                raise unreadable(table, origin, err) from err
         else:
             origin = f"s3://{self.bucket}/{self._key(table)}/" if located.hive else uris[0]
             scan = scan_parquet_files(uris, hive=located.hive, storage_options=self.storage_options)

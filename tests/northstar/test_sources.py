@@ -215,6 +215,31 @@ def test_corrupt_parquet_names_table_and_file(tmp_path: Path) -> None:
         open_source(str(root)).scan("billing/fx_rates", ["rate"])
 
 
+INVOICES_JSONL = b"""{"id": "in_1", "amount_due": 4900, "lines": {"data": [{"id": "il_1"}]}}
+{"id": "in_2", "amount_due": 500, "metadata": {"crm_id": "A2"}}
+"""
+
+
+def test_folder_json_lines_keep_nested_objects_and_number_rows(tmp_path: Path) -> None:
+    # API objects as Airbyte, dlt or Singer land them: a field may be absent from a line.
+    (tmp_path / "stripe").mkdir()
+    (tmp_path / "stripe" / "invoices.jsonl").write_bytes(INVOICES_JSONL)
+    raw = scanned(open_source(str(tmp_path)).scan("stripe/invoices", ["id", "lines", "metadata"]))
+    frame = raw.frame.collect()
+    assert raw.format == "jsonl"
+    assert frame["_row_number"].to_list() == [1, 2]
+    assert frame["id"].to_list() == ["in_1", "in_2"]
+    assert frame["lines"].struct.field("data").to_list()[0] == [{"id": "il_1"}]
+    assert frame["metadata"].struct.field("crm_id").to_list() == [None, "A2"]
+
+
+def test_folder_json_lines_that_are_not_json_name_the_file(tmp_path: Path) -> None:
+    (tmp_path / "stripe").mkdir()
+    (tmp_path / "stripe" / "invoices.jsonl").write_bytes(b'{"id": "in_1"}\nnot json\n')
+    with pytest.raises(UnreadableTable, match=r"stripe/invoices.jsonl: not a readable table"):
+        open_source(str(tmp_path)).scan("stripe/invoices", ["id"])
+
+
 def test_folder_without_parquet_files_is_an_error(tmp_path: Path) -> None:
     root = write_tree(tmp_path, {"product/usage/readme.txt": b"x"})
     with pytest.raises(SourceError, match=r"product/usage: folder .* holds no \.parquet files"):
