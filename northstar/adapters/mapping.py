@@ -61,11 +61,19 @@ class TableMapping(AdapterOptions):
         """The raw column a contract column comes from."""
         return self.columns.get(name, name)
 
-    def contract_columns(self) -> list[str]:
-        """The contract columns this mapping fills, in the contract's order."""
+    def contract_columns(self, present: set[str]) -> list[str]:
+        """The contract columns this mapping fills, in the contract's order: the required ones,
+        and the optional ones it names or the raw table has under their contract name."""
         spec = TABLES[self.table]
-        named = set(self.columns) | set(self.constants)
+        named = set(self.columns) | set(self.constants) | present
         return [c.name for c in spec.all_columns if c.name in named or c.name in spec.column_names]
+
+
+def _as_contract_time(mapping: TableMapping, name: str, naive: pl.Expr) -> pl.Expr:
+    """A naive datetime as the contract column's type: a UTC date or a UTC timestamp."""
+    if TABLES[mapping.table].dtype(name) == pl.Date:
+        return naive.dt.date()
+    return naive.dt.replace_time_zone("UTC")
 
 
 def _converted(mapping: TableMapping, name: str, present: set[str]) -> pl.Expr:
@@ -83,11 +91,12 @@ def _converted(mapping: TableMapping, name: str, present: set[str]) -> pl.Expr:
     elif conversion in ("unix_seconds", "unix_milliseconds"):
         unit: Literal["s", "ms"] = "ms" if conversion == "unix_milliseconds" else "s"
         epoch = pl.from_epoch(column.cast(pl.Int64, strict=False), time_unit=unit)
-        column = epoch.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        column = _as_contract_time(mapping, name, epoch.dt.cast_time_unit("us"))
     elif name in mapping.date_formats:
-        column = column.cast(pl.String).str.strptime(
+        parsed = column.cast(pl.String).str.strptime(
             pl.Datetime("us"), mapping.date_formats[name], strict=False
         )
+        column = _as_contract_time(mapping, name, parsed)
     if name in mapping.values:
         column = column.cast(pl.String).replace(mapping.values[name])
     return column.alias(name)
@@ -99,7 +108,7 @@ def adapt_table(mapping: TableMapping, raw: pl.LazyFrame) -> pl.LazyFrame:
     present = set(raw.collect_schema().names())
     spec = TABLES[mapping.table]
     trace = mapping.id_column or mapping.raw_column(spec.key[0])
-    expressions = [_converted(mapping, n, present) for n in mapping.contract_columns()]
+    expressions = [_converted(mapping, n, present) for n in mapping.contract_columns(present)]
     kept = [e for e in expressions if not e.meta.output_name().startswith("_absent_")]
     identity = pl.col(trace).cast(pl.String) if trace in present else pl.lit(None, pl.String)
     return raw.select(*kept, identity.alias(EXTERNAL_ID))

@@ -4,17 +4,21 @@ a small generated company exits 0 and stores the dimensions it configures as seg
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from northstar.adapters.currency import minor_unit_exponent
+from northstar.adapters.mapping import TableMapping
 from northstar.cli import app
-from northstar.config import load_settings
+from northstar.config import Settings, load_settings
 from northstar.generate import generate
 from northstar.store import MetricsStore
 
@@ -71,6 +75,56 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _raw_column(mapping: TableMapping, name: str, native: pl.DataFrame) -> pl.Expr:
+    """The raw column an export would hold for contract column `name` of a native CSV table:
+    each conversion and value map of the mapping, undone."""
+    column = pl.col(name)
+    inverse = {contract: raw for raw, contract in mapping.values.get(name, {}).items()}
+    if inverse:
+        column = column.replace(inverse)
+    conversion = mapping.convert.get(name)
+    if conversion == "minor_units":
+        scale = pl.lit(10, pl.Int64).pow(minor_unit_exponent(pl.col("currency")))
+        column = (column.cast(pl.Decimal(38, 4)) * scale).cast(pl.Int64)
+    elif conversion == "unix_seconds":
+        column = column.str.to_date("%Y-%m-%d").cast(pl.Datetime("ms")).dt.epoch("s")
+    elif name in mapping.date_formats:
+        column = column.str.to_date("%Y-%m-%d").dt.strftime(mapping.date_formats[name])
+    return column.alias(mapping.raw_column(name))
+
+
+def _export(mapping: TableMapping, company: Path, folder: Path) -> None:
+    """Write the raw table a `[[mappings]]` entry reads, made from the native table it fills,
+    and remove the native one: a run must then get its rows through the mapping."""
+    native_file = folder / f"{mapping.table}.csv"
+    native = pl.read_csv(company / f"{mapping.table}.csv", infer_schema=False)
+    kept = [c for c in native.columns if c not in mapping.constants]
+    export = native.select(_raw_column(mapping, c, native) for c in kept)
+    target = folder / f"{mapping.source}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    export.write_parquet(target)
+    native_file.unlink()
+
+
+def _source_for(settings: Settings, company: Path, tmp_path: Path) -> Path:
+    """The generated company as the example expects it: native, or with its mapped exports."""
+    if not settings.mappings:
+        return company
+    folder = tmp_path / "company"
+    shutil.copytree(company, folder)
+    for mapping in settings.mappings:
+        _export(mapping, company, folder)
+    return folder
+
+
+def _kpis(store: str) -> pl.DataFrame:
+    """Every stored daily KPI value, sorted."""
+    reader = MetricsStore(store, read_only=True)
+    frame = reader.read_kpis(grain="day").select("segment", "metric", "value")
+    reader.dispose()
+    return frame.sort("segment", "metric")
+
+
 def test_the_readme_and_docs_have_toml_examples() -> None:
     # README.md: the northstar.toml example; docs/operations.md: the schedule settings
     assert {"README.md#1", "docs/operations.md#1"} <= set(EXAMPLES)
@@ -87,9 +141,16 @@ def test_a_config_example_runs(
         for variable in target.url_env:
             monkeypatch.setenv(variable, receiver)
     store = f"sqlite:///{tmp_path / 'store.db'}"
-    args = ["--date", SNAPSHOT, "--source", str(company), "--store", store]
+    source = _source_for(settings, company, tmp_path)
+    args = ["--date", SNAPSHOT, "--source", str(source), "--store", store]
     result = runner.invoke(app, ["run", "daily", *args, "--config", str(config)])
     assert result.exit_code == 0, result.output
+    if settings.mappings:
+        # The mapped export must give exactly the KPIs of the native table it was made from.
+        native = f"sqlite:///{tmp_path / 'native.db'}"
+        args = ["--date", SNAPSHOT, "--source", str(company), "--store", native]
+        assert runner.invoke(app, ["run", "daily", *args]).exit_code == 0
+        assert _kpis(store).equals(_kpis(native))
     reader = MetricsStore(store, read_only=True)
     segments = set(reader.read_kpis(grain="day")["segment"])
     reader.dispose()
