@@ -297,12 +297,15 @@ def _check_loaded(case: Case, table: ValidatedTable) -> None:
 
 
 def _check_clean(name: str, clean: pl.DataFrame) -> None:
-    """Loaded rows keep the contract: finite numbers in range, text without NUL, and price
+    """Loaded rows keep the contract: finite numbers (floats and exact decimals) in range, text
+    without NUL, and price
     periods of one subscription that do not overlap (compared pairwise, by plain dates)."""
     for column, dtype in clean.schema.items():
         values = clean[column].drop_nulls()
         if dtype.is_float():
             assert (values.is_finite() & (values.abs() < MAX_ABS_NUMBER)).all(), values
+        if isinstance(dtype, pl.Decimal):
+            assert (values.abs() < MAX_ABS_NUMBER).all(), values
         if dtype == pl.String:
             assert not values.str.contains("\x00", literal=True).any(), values
     if name == "billing/subscriptions":

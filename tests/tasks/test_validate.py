@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -544,7 +545,7 @@ def test_unparseable_in_every_row_is_a_contract_error() -> None:
     error = raised.value
     assert str(error) == (
         "billing/subscriptions (/data/billing/subscriptions.csv): column 'amount': "
-        "no value parses as Float64 (e.g. 'abc'), 3 rows"
+        "no value parses as Decimal (e.g. 'abc'), 3 rows"
     )
     assert (error.table, error.origin, error.column, error.count) == (
         "billing/subscriptions",
@@ -566,7 +567,7 @@ def test_one_bad_value_in_a_sparse_column_is_a_row_problem() -> None:
 def test_typed_string_in_number_column_is_a_contract_error() -> None:
     # as from parquet with amount stored as text of which nothing parses
     raw = _csv("crm/costs", {"amount": "n/a"}, {"amount": "-"}, {"amount": "tbd"})
-    with pytest.raises(ContractError, match=r"column 'amount': no value parses as Float64"):
+    with pytest.raises(ContractError, match=r"column 'amount': no value parses as Decimal"):
         validate_table(TABLES["crm/costs"], raw, "costs.parquet")
 
 
@@ -575,7 +576,8 @@ def test_uncastable_type_is_a_contract_error() -> None:
     with pytest.raises(ContractError) as raised:
         stage(TABLES["crm/costs"], raw, "costs.parquet")
     assert str(raised.value) == (
-        "crm/costs (costs.parquet): column 'amount': has type Boolean, cannot be read as Float64"
+        "crm/costs (costs.parquet): column 'amount': has type Boolean, cannot be read as "
+        "Decimal(38, 4)"
     )
 
 
@@ -906,8 +908,9 @@ def test_a_period_overlapping_two_others_names_both() -> None:
     ],
 )
 def test_infinite_and_out_of_range_numbers_are_quarantined(table: str, column: str) -> None:
-    # 1e400 parses as infinity, 1e13 is at the limit (MAX_ABS_NUMBER), 9999999999999.99 just
-    # below it: rows 1-2 quarantined quoting the value as given, row 3 clean
+    # 1e400 parses as infinity (clamped to the limit in a Decimal money or rate column), 1e13
+    # is at the limit (MAX_ABS_NUMBER), 9999999999999.99 just below it: rows 1-2 quarantined
+    # quoting the value as given, row 3 clean, exactly as written (a Decimal in a Decimal column)
     raw = _csv(table, {column: "1e400"}, {column: "1e13"}, {column: "9999999999999.99"})
     if table == "product/usage":
         raw = raw.with_columns(pl.format("U{}", pl.col("_row_number")).alias("user_id"))
@@ -915,7 +918,9 @@ def test_infinite_and_out_of_range_numbers_are_quarantined(table: str, column: s
         raw = raw.with_columns(pl.format("2026-01-0{}", pl.col("_row_number")).alias("date"))
     result = validate_table(TABLES[table], raw, "source.csv")
     _check(result)
-    assert result.clean[column].to_list() == [9999999999999.99]
+    exact = isinstance(TABLES[table].dtype(column), pl.Decimal)
+    below = Decimal("9999999999999.99") if exact else 9999999999999.99
+    assert result.clean[column].to_list() == [below]
     assert _reasons(result) == {
         1: f"{column}: '1e400' is not a finite number below 1e13",
         2: f"{column}: '1e13' is not a finite number below 1e13",
