@@ -298,8 +298,8 @@ def _check_loaded(case: Case, table: ValidatedTable) -> None:
 
 def _check_clean(name: str, clean: pl.DataFrame) -> None:
     """Loaded rows keep the contract: finite numbers (floats and exact decimals) in range, text
-    without NUL, and price
-    periods of one subscription that do not overlap (compared pairwise, by plain dates)."""
+    without NUL, and price periods of one subscription that do not overlap (compared pairwise,
+    by plain dates)."""
     for column, dtype in clean.schema.items():
         values = clean[column].drop_nulls()
         if dtype.is_float():
