@@ -162,28 +162,27 @@ def _parse_number(text: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_NUMBER)).then(text.cast(pl.Float64, strict=False))
 
 
-def _beyond_limit(negative: pl.Expr, dtype: pl.Decimal) -> pl.Expr:
-    """±MAX_ABS_NUMBER as a Decimal: where a number too large for its type is clamped, so the
-    range check refuses it with the value as given instead of a 'not a number'."""
-    limit = pl.lit(str(int(MAX_ABS_NUMBER))).cast(dtype)
-    return pl.when(negative).then(-limit).otherwise(limit)
+def _beyond_limit(dtype: pl.Decimal) -> pl.Expr:
+    """MAX_ABS_NUMBER as a Decimal: what a number too large for its type (or a float NaN or
+    infinity) reads as, so the range check refuses it quoting the value as given instead of
+    calling it 'not a number'; positive, so no sign check quotes the stand-in."""
+    return pl.lit(str(int(MAX_ABS_NUMBER))).cast(dtype)
 
 
 def _parse_decimal(text: pl.Expr, dtype: pl.Decimal) -> pl.Expr:
     """A number written as text, as an exact Decimal parsed from the digits (never through a
     float), places past the type's scale rounded half to even; NULL if it is not a number."""
     exact = text.cast(dtype, strict=False)
-    clamped = pl.coalesce(exact, _beyond_limit(text.str.starts_with("-"), dtype))
-    return pl.when(text.str.contains(_NUMBER)).then(clamped)
+    return pl.when(text.str.contains(_NUMBER)).then(pl.coalesce(exact, _beyond_limit(dtype)))
 
 
 def _decimal_from_number(col: pl.Expr, source: pl.DataType, dtype: pl.Decimal) -> pl.Expr:
     """A typed number as an exact Decimal: a float is read as its shortest text (0.1 is 0.1,
     not 0.1000000000000000055), and NaN or an infinity reads as beyond the limit."""
+    exact = _parse_decimal(col.cast(pl.String), dtype)
     if not source.is_float():
-        return _parse_decimal(col.cast(pl.String), dtype)
-    finite = _parse_decimal(col.cast(pl.String), dtype)
-    return pl.when(col.is_finite()).then(finite).otherwise(_beyond_limit(col < 0, dtype))
+        return exact
+    return pl.when(col.is_finite()).then(exact).otherwise(_beyond_limit(dtype))
 
 
 def _parse_integer(text: pl.Expr) -> pl.Expr:
