@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -734,7 +735,8 @@ def test_an_overlapping_period_is_not_added_to_mrr(small_company: Path, tmp_path
             stored = connection.exec_driver_sql(
                 "SELECT mrr FROM account_snapshots WHERE account_id = ?", (period["account_id"],)
             ).scalar_one_or_none()
-            mrr[name] = 0.0 if stored is None else stored  # no row: not active, no MRR
+            # stored exactly, as decimal text; no row: not active, no MRR
+            mrr[name] = Decimal(0) if stored is None else Decimal(stored)
             if name == "overlap":
                 reasons = list(
                     connection.exec_driver_sql(
@@ -742,9 +744,9 @@ def test_an_overlapping_period_is_not_added_to_mrr(small_company: Path, tmp_path
                     ).scalars()
                 )
         engine.dispose()
-    monthly = float(period["amount"]) - float(period["discount"])
+    monthly = Decimal(period["amount"]) - Decimal(period["discount"])
     assert mrr["good"] >= monthly > 0
-    assert mrr["overlap"] == pytest.approx(mrr["good"] - monthly, abs=0.005)
+    assert mrr["overlap"] == mrr["good"] - monthly
     assert len(reasons) == 2
     assert all(period["subscription_id"] in r for r in reasons)
 

@@ -1061,5 +1061,6 @@ def test_numbers_too_large_for_a_decimal_are_out_of_range_not_unparseable() -> N
     assert _reasons(result) == {
         1: f"amount: '{'9' * 40}' is not a finite number below 1e13",
         2: "amount: '-1e308' is not a finite number below 1e13",
-        3: "amount: '-1e20' is not a finite number below 1e13; amount: -100000000000000000000.0 is negative",
+        3: "amount: '-1e20' is not a finite number below 1e13; "
+        "amount: -100000000000000000000.0 is negative",
     }
