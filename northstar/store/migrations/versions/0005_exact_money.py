@@ -12,6 +12,7 @@ Create Date: 2026-12-14
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,7 +32,7 @@ MONEY_COLUMNS: dict[str, tuple[str, ...]] = {
 """The money columns of each table, double before this revision and exact from it."""
 
 
-def _retype(old: sa.types.TypeEngine[object], new: sa.types.TypeEngine[object], cast: str) -> None:
+def _retype(old: sa.types.TypeEngine[Any], new: sa.types.TypeEngine[Any], cast: str) -> None:
     """Change every money column from `old` to `new`; PostgreSQL converts with `::cast`."""
     for table, columns in MONEY_COLUMNS.items():
         with op.batch_alter_table(table) as batch:
