@@ -7,12 +7,16 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
-from schemas.contract import BILLING_PERIODS, INVOICE_KINDS, INVOICE_STATUSES
+from schemas.contract import BILLING_PERIODS, FX_RATE, INVOICE_KINDS, INVOICE_STATUSES, MONEY
 
 CURRENCY_CODE = r"^[A-Z]{3}$"
 """An ISO 4217-style currency code: three upper-case letters."""
 
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
+Money = Annotated[pl.Decimal, MONEY.precision, MONEY.scale]
+"""A money column: the contract's exact decimal (`schemas.contract.MONEY`)."""
+FxRate = Annotated[pl.Decimal, FX_RATE.precision, FX_RATE.scale]
+"""An fx rate column: the contract's exact decimal (`schemas.contract.FX_RATE`)."""
 
 
 class Subscriptions(pa.DataFrameModel):
@@ -22,8 +26,8 @@ class Subscriptions(pa.DataFrameModel):
     account_id: str
     plan: str
     billing_period: str = pa.Field(isin=BILLING_PERIODS)
-    amount: float = pa.Field(ge=0)
-    discount: float = pa.Field(ge=0)
+    amount: Money = pa.Field(ge=0)
+    discount: Money = pa.Field(ge=0)
     currency: str = pa.Field(str_matches=CURRENCY_CODE)
     start_date: pl.Date
     end_date: pl.Date = pa.Field(nullable=True)
@@ -66,8 +70,8 @@ class Invoices(pa.DataFrameModel):
     issued_at: UtcTimestamp
     due_at: UtcTimestamp
     paid_at: UtcTimestamp = pa.Field(nullable=True)
-    amount: float = pa.Field(ge=0)
-    tax: float = pa.Field(ge=0)
+    amount: Money = pa.Field(ge=0)
+    tax: Money = pa.Field(ge=0)
     currency: str = pa.Field(str_matches=CURRENCY_CODE)
     kind: str = pa.Field(isin=INVOICE_KINDS)
     status: str = pa.Field(isin=INVOICE_STATUSES)
@@ -91,7 +95,7 @@ class FxRates(pa.DataFrameModel):
 
     date: pl.Date
     currency: str = pa.Field(str_matches=CURRENCY_CODE)
-    rate: float = pa.Field(gt=0)
+    rate: FxRate = pa.Field(gt=0)
 
     class Config:
         strict = False

@@ -27,6 +27,11 @@ MAX_ABS_NUMBER = 1e13
 """Every number column (money, seconds, rates) holds finite values below this in magnitude: ten
 trillion, where a float64 still holds every cent exactly (2**53 cents is about 9.0e13). A larger
 value, or an infinity (`1e400` parses as one), is a row problem for the quarantine."""
+MONEY = pl.Decimal(38, 4)
+"""Money in the input (amounts, discounts, tax, costs): exact decimal to 1/100 of a cent, parsed
+from its text (never through a float), so sums of it do not depend on the order they run in."""
+FX_RATE = pl.Decimal(38, 8)
+"""An fx rate: exact decimal to 8 places, as rate tables publish them."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class TableSpec:
 
 
 S, F, I, D, T = pl.String(), pl.Float64(), pl.Int64(), pl.Date(), UTC_TIMESTAMP  # noqa: E741
-B = pl.Boolean()
+B, M, R = pl.Boolean(), MONEY, FX_RATE
 
 
 def _cols(*spec: tuple[str, pl.DataType] | tuple[str, pl.DataType, bool]) -> tuple[Column, ...]:
@@ -114,7 +119,7 @@ SURVEYS = TableSpec(
 )
 COSTS = TableSpec(
     "crm/costs",
-    _cols(("month", D), ("category", S), ("amount", F), ("currency", S)),
+    _cols(("month", D), ("category", S), ("amount", M), ("currency", S)),
     key=("month", "category", "currency"),
     date_column="month",
     required=False,
@@ -126,8 +131,8 @@ SUBSCRIPTIONS = TableSpec(
         ("account_id", S),
         ("plan", S),
         ("billing_period", S),
-        ("amount", F),
-        ("discount", F),
+        ("amount", M),
+        ("discount", M),
         ("currency", S),
         ("start_date", D),
         ("end_date", D, True),
@@ -146,8 +151,8 @@ INVOICES = TableSpec(
         ("issued_at", T),
         ("due_at", T),
         ("paid_at", T, True),
-        ("amount", F),
-        ("tax", F),
+        ("amount", M),
+        ("tax", M),
         ("currency", S),
         ("kind", S),
         ("status", S),
@@ -157,7 +162,7 @@ INVOICES = TableSpec(
 )
 FX_RATES = TableSpec(
     "billing/fx_rates",
-    _cols(("date", D), ("currency", S), ("rate", F)),
+    _cols(("date", D), ("currency", S), ("rate", R)),
     key=("date", "currency"),
     date_column="date",
     required=False,

@@ -7,7 +7,7 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
-from schemas.billing import CURRENCY_CODE
+from schemas.billing import CURRENCY_CODE, Money
 from schemas.contract import COST_CATEGORIES, SURVEY_SCALES, SURVEY_TYPES
 
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
@@ -55,7 +55,7 @@ class Costs(pa.DataFrameModel):
 
     month: pl.Date
     category: str = pa.Field(isin=COST_CATEGORIES)
-    amount: float = pa.Field(ge=0)
+    amount: Money = pa.Field(ge=0)
     currency: str = pa.Field(str_matches=CURRENCY_CODE)
 
     class Config:

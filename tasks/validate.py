@@ -163,6 +163,29 @@ def _parse_number(text: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(_NUMBER)).then(text.cast(pl.Float64, strict=False))
 
 
+def _beyond_limit(dtype: pl.Decimal) -> pl.Expr:
+    """MAX_ABS_NUMBER as a Decimal: what a number too large for its type (or a float NaN or
+    infinity) reads as, so the range check refuses it quoting the value as given instead of
+    calling it 'not a number'; positive, so no sign check quotes the stand-in."""
+    return pl.lit(str(int(MAX_ABS_NUMBER))).cast(dtype)
+
+
+def _parse_decimal(text: pl.Expr, dtype: pl.Decimal) -> pl.Expr:
+    """A number written as text, as an exact Decimal parsed from the digits (never through a
+    float), places past the type's scale rounded half to even; NULL if it is not a number."""
+    exact = text.cast(dtype, strict=False)
+    return pl.when(text.str.contains(_NUMBER)).then(pl.coalesce(exact, _beyond_limit(dtype)))
+
+
+def _decimal_from_number(col: pl.Expr, source: pl.DataType, dtype: pl.Decimal) -> pl.Expr:
+    """A typed number as an exact Decimal: a float is read as its shortest text (0.1 is 0.1,
+    not 0.1000000000000000055), and NaN or an infinity reads as beyond the limit."""
+    exact = _parse_decimal(col.cast(pl.String), dtype)
+    if not source.is_float():
+        return exact
+    return pl.when(col.is_finite()).then(exact).otherwise(_beyond_limit(dtype))
+
+
 def _parse_integer(text: pl.Expr) -> pl.Expr:
     """An integral number written as text (`3` or `3.0`); `3.5` is NULL."""
     digits = text.str.replace(r"\.0*$", "")
@@ -205,6 +228,8 @@ def _from_text(spec: TableSpec, column: Column, text: pl.Expr) -> pl.Expr:
     target = column.dtype
     if isinstance(target, pl.Float64):
         return _parse_number(text)
+    if isinstance(target, pl.Decimal):
+        return _parse_decimal(text, target)
     if isinstance(target, pl.Int64):
         return _parse_integer(text)
     if isinstance(target, pl.Date):
@@ -225,6 +250,8 @@ def _from_typed(column: Column, source: pl.DataType, col: pl.Expr) -> pl.Expr | 
         return col.cast(pl.String) if _castable_to_text(source) else None
     if isinstance(target, pl.Float64):
         return col.cast(pl.Float64) if source.is_numeric() else None
+    if isinstance(target, pl.Decimal):
+        return _decimal_from_number(col, source, target) if source.is_numeric() else None
     if isinstance(target, pl.Int64):
         if source.is_integer():
             return col.cast(pl.Int64, strict=False)
@@ -258,7 +285,7 @@ def _from_typed(column: Column, source: pl.DataType, col: pl.Expr) -> pl.Expr | 
 def _problem(spec: TableSpec, column: Column) -> str:
     """What a row's value 'is not' when it fails to parse as this column's type."""
     target = column.dtype
-    if isinstance(target, pl.Float64):
+    if isinstance(target, pl.Float64 | pl.Decimal):
         return "is not a number"
     if isinstance(target, pl.Int64):
         return "is not an integer"
@@ -274,6 +301,13 @@ def _problem(spec: TableSpec, column: Column) -> str:
     return f"is not a {target}"
 
 
+def _type_name(dtype: pl.DataType) -> str:
+    """A contract type as messages name it: `Decimal(38, 4)`, else polars' own name."""
+    if isinstance(dtype, pl.Decimal):
+        return f"Decimal({dtype.precision}, {dtype.scale})"
+    return str(dtype)
+
+
 def _parser(spec: TableSpec, column: Column, source: pl.DataType, origin: str) -> _Parsed:
     """Choose how to read one contract column given the type it has in the source."""
     problem, given = _problem(spec, column), pl.col(_given(column.name))
@@ -283,7 +317,10 @@ def _parser(spec: TableSpec, column: Column, source: pl.DataType, origin: str) -
     value = _from_typed(column, source, given)
     if value is None or not _castable_to_text(source):
         raise ContractError(
-            spec.name, origin, column.name, f"has type {source}, cannot be read as {column.dtype}"
+            spec.name,
+            origin,
+            column.name,
+            f"has type {source}, cannot be read as {_type_name(column.dtype)}",
         )
     return _Parsed(pl.col(column.name), value, pl.col(column.name).cast(pl.String), problem)
 
@@ -606,9 +643,9 @@ def _value_template(check: pa.Check) -> str:
 
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A staged value as message text: timestamps in ISO 8601 UTC, NULL as 'null'."""
-    col = pl.col(name)
-    text = col.dt.to_string("%Y-%m-%dT%H:%M:%SZ") if isinstance(dtype, pl.Datetime) else col
-    return _printable(text.cast(pl.String)).fill_null("null")
+    if isinstance(dtype, pl.Datetime):
+        return _printable(pl.col(name).dt.to_string("%Y-%m-%dT%H:%M:%SZ")).fill_null("null")
+    return _shown(name, dtype).fill_null("null")
 
 
 def _render(template: str, spec: TableSpec, schema: pl.Schema) -> pl.Expr:
@@ -661,10 +698,20 @@ def _failing(
     return outcome.select(~pl.col(CHECK_OUTPUT_KEY).fill_null(check.ignore_na))
 
 
-def _value_reason(name: str, template: str) -> pl.Expr:
+def _shown(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A staged value as a reason quotes it: a Decimal without its padding zeros (`-5.0`, not
+    `-5.0000`), anything else as its text."""
+    text = pl.col(name).cast(pl.String)
+    if isinstance(dtype, pl.Decimal):
+        trimmed = text.str.replace(r"(\.\d*?)0+$", "${1}")
+        text = pl.when(trimmed.str.ends_with(".")).then(trimmed + "0").otherwise(trimmed)
+    return _printable(text)
+
+
+def _value_reason(name: str, dtype: pl.DataType, template: str) -> pl.Expr:
     """A column check's reason for the row: `column: ` and the template around the value."""
     before, _, after = template.partition("{value}")
-    value = _printable(pl.col(name).cast(pl.String))
+    value = _shown(name, dtype)
     return pl.concat_str(pl.lit(f"{name}: {before}"), value, pl.lit(after), ignore_nulls=True)
 
 
@@ -717,7 +764,7 @@ def _row_checks(
         for check in column.checks:
             failing = _failing(spec, origin, check, typed, name, name)
             if failing is not None:
-                reason = partial(_value_reason, name, _value_template(check))
+                reason = partial(_value_reason, name, types[name], _value_template(check))
                 checks.append(_RowCheck(failing, reason, name, _identifier(check)))
     for name in [n for n in types.names() if n not in schema.columns]:
         checks.extend(_value_checks(spec, name, types[name], typed, nullable=True))
@@ -743,9 +790,13 @@ def _value_checks(
     A NaN in a non-nullable column is already a missing value; elsewhere it is out of range.
     """
     col = pl.col(name)
-    if dtype.is_float():
-        in_range = col.is_finite() & (col.abs() < MAX_ABS_NUMBER)
-        bad = col.is_not_null() & ~in_range & (pl.lit(nullable) | ~col.is_nan())
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        in_range = col.abs() < MAX_ABS_NUMBER
+        if dtype.is_float():
+            in_range = in_range & col.is_finite()
+        bad = col.is_not_null() & ~in_range
+        if dtype.is_float():
+            bad = bad & (pl.lit(nullable) | ~col.is_nan())
         reason = partial(_out_of_range_reason, name)
         return [_RowCheck(typed.select(bad), reason, name, "finite_in_range")]
     if isinstance(dtype, pl.String):

@@ -1,4 +1,5 @@
-"""Shared fixtures: the Prefect test server, a throwaway PostgreSQL cluster, store URLs."""
+"""Shared fixtures: the Prefect test server, a throwaway PostgreSQL cluster, store URLs, and
+CLI subprocesses pointed at the test server."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -222,3 +224,35 @@ def write_csv_source() -> WriteSource:
         return root
 
     return write
+
+
+@dataclass(frozen=True)
+class Cli:
+    """How to run `northstar` in a child process against the session's Prefect test server."""
+
+    env: dict[str, str]
+    cwd: Path
+
+    def command(self, *args: str, prelude: str = "") -> list[str]:
+        """`python -c` running `prelude` (e.g. a fault hook), then the CLI with `args`."""
+        code = (
+            f"{prelude}\nimport sys\nfrom northstar.cli import app\n"
+            f"sys.argv = ['northstar', *{list(args)!r}]\napp()"
+        )
+        return [sys.executable, "-c", code]
+
+
+@pytest.fixture
+def cli(prefect_harness: None, tmp_path: Path) -> Cli:
+    """A child-process CLI pointed at the harness's Prefect API, run from an empty folder."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_LOGGING_TO_API_ENABLED": "false",
+        "NORTHSTAR_EXTRACT_RETRIES": "0",
+    }
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    return Cli(env=env, cwd=workdir)

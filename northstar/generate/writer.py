@@ -1,7 +1,8 @@
 """Writes generated tables in the input layout: `<out>/<system>/<table>.csv|.parquet`.
 
 In parquet the large tables become folders partitioned by month (`month=2026-01/part-0.parquet`);
-the hive column is an extra column to readers, which the contract allows.
+the hive column is an extra column to readers, which the contract allows. Parquet money columns
+carry the contract's exact Decimal types; CSV holds their text.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
+
+from schemas.contract import TABLES
 
 Format = Literal["csv", "parquet"]
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -46,9 +49,22 @@ def _write_partitions(frame: pl.DataFrame, folder: Path, column: str) -> None:
         offset += length
 
 
+def with_exact_money(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """The frame with its money columns as the contract's Decimals, each value read from its
+    shortest text, so the generator's rounded floats (4557.06) are those decimals exactly."""
+    exact = {
+        c.name: c.dtype
+        for c in TABLES[name].all_columns
+        if isinstance(c.dtype, pl.Decimal) and c.name in frame.columns
+    }
+    return frame.with_columns(pl.col(n).cast(pl.String).cast(d) for n, d in exact.items())
+
+
 def write_table(frame: pl.DataFrame, out: Path, name: str, fmt: Format) -> int:
     """Write one contract table under `out`; returns the number of rows written."""
     _clear(out, name)
+    if fmt == "parquet":
+        frame = with_exact_money(frame, name)
     base = out / name
     base.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":

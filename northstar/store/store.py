@@ -3,9 +3,9 @@
 Writes are one transaction per snapshot with replace semantics, so a retry or a re-run of the
 same period leaves the same rows. Rows go in with bound parameters only: snapshot tables by
 COPY on PostgreSQL and by the driver's executemany on SQLite, other tables by chunked
-executemany. Reads come back as polars frames: numbers Float64 (counts Int64), dates Date,
-timestamps UTC, JSON columns as their canonical JSON text (`canonical_json`: sorted keys, no
-spaces) so backends compare equal.
+executemany. Reads come back as polars frames: numbers Float64 (counts Int64), money exact
+(`ExactNumber` columns as Decimal(38, 10)), dates Date, timestamps UTC, JSON columns as their
+canonical JSON text (`canonical_json`: sorted keys, no spaces) so backends compare equal.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import polars as pl
+import polars.selectors as cs
 import psycopg
 import sqlalchemy as sa
 from alembic import command
@@ -34,6 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from northstar.store import tables as t
+from northstar.store.exact import EXACT_POLARS, ExactNumber
 from northstar.store.json_text import non_finite, struct_json
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -70,17 +72,17 @@ MOVEMENT_COLUMNS: dict[str, pl.DataType] = {
     "month": pl.Date(),
     "account_id": pl.String(),
     "movement": pl.String(),
-    "amount": pl.Float64(),
-    "mrr_before": pl.Float64(),
-    "mrr_after": pl.Float64(),
+    "amount": EXACT_POLARS,
+    "mrr_before": EXACT_POLARS,
+    "mrr_after": EXACT_POLARS,
 }
 ACCOUNT_COLUMNS: dict[str, pl.DataType] = {
     "snapshot_date": pl.Date(),
     "account_id": pl.String(),
-    "mrr": pl.Float64(),
+    "mrr": EXACT_POLARS,
     "plan": pl.String(),
     "segment": pl.String(),
-    "clv": pl.Float64(),
+    "clv": EXACT_POLARS,
 }
 HEALTH_COLUMNS: dict[str, pl.DataType] = {
     "health_score": pl.Float64(),
@@ -95,7 +97,7 @@ COHORT_COLUMNS: dict[str, pl.DataType] = {
     "month_number": pl.Int64(),
     "basis": pl.String(),
     "customers": pl.Int64(),
-    "mrr": pl.Float64(),
+    "mrr": EXACT_POLARS,
     "retention": pl.Float64(),
 }
 QUARANTINE_COLUMNS = ("table", "row_number", "row", "reasons")
@@ -229,13 +231,23 @@ def _factor_structs(accounts: pl.DataFrame) -> dict[str, pl.DataType]:
     return {"health_factors": dtype} if isinstance(dtype, pl.Struct) else {}
 
 
+def _conformed(column: pl.Expr, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """One column in the store's type: NaN stored as NULL; a float bound for an exact column
+    read from its shortest text (0.1 is 0.1), not from its binary value."""
+    if isinstance(target, pl.Decimal) and source.is_float():
+        return column.fill_nan(None).cast(pl.String).cast(target)
+    if target == pl.Float64:
+        return column.cast(target).fill_nan(None)
+    return column.cast(target)
+
+
 def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
-    """The frame's required columns, cast to the store's types, NaN stored as NULL."""
+    """The frame's required columns, cast to the store's types (`_conformed`)."""
     missing = [name for name in schema if name not in frame.columns]
     if missing:
         raise ValueError(f"{what} frame lacks column(s): {', '.join(missing)}")
     return frame.select(
-        pl.col(name).cast(dtype).fill_nan(None) if dtype == pl.Float64 else pl.col(name).cast(dtype)
+        _conformed(pl.col(name), frame.schema[name], dtype).alias(name)
         for name, dtype in schema.items()
     )
 
@@ -265,12 +277,14 @@ def _quarantine_rows(frame: pl.DataFrame, run_id: str) -> pl.DataFrame:
     )
 
 
-_DRIVER_TYPES = (pl.Date(), pl.Float64(), pl.Int64(), pl.String())
+_DRIVER_TYPES = (pl.Date(), pl.Float64(), pl.Int64(), pl.String(), EXACT_POLARS)
 """Column types `MetricsStore.read_frame` builds from driver values (SQLite and psycopg)."""
 
 
 def _polars_type(sql_type: sa.types.TypeEngine[Any]) -> pl.DataType:
     """The polars type a store column reads back as."""
+    if isinstance(sql_type, ExactNumber):
+        return EXACT_POLARS
     if isinstance(sql_type, sa.DateTime):
         return pl.Datetime("us", "UTC")
     if isinstance(sql_type, sa.Date):
@@ -354,11 +368,12 @@ def _sqlite_values(
 ) -> pl.DataFrame:
     """Rows as SQLAlchemy would bind them on SQLite, so the driver can insert them directly:
     dates and timestamps through the column type's own bind processor, JSON as canonical text
-    (structs through `encoders`); numbers and strings go as they are."""
+    (structs through `encoders`), exact numbers as their decimal text (`ExactNumber`); other
+    numbers and strings go as they are."""
     functions: dict[str, Callable[[Any], Any]] = {
         name: _canonical for name in _json_text_columns(table, rows)
     }
-    rows = rows.with_columns(encoders)
+    rows = rows.with_columns(*encoders, cs.decimal().cast(pl.String))
     for name, dtype in rows.schema.items():
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if dtype.is_temporal() and process is not None:
@@ -780,9 +795,9 @@ class MetricsStore:
     def read_frame(
         self, statement: sa.Select[Any], schema: Mapping[str, pl.DataType]
     ) -> pl.DataFrame:
-        """The rows of a large select as a frame of `schema` (Date, Float64, Int64 and String
-        columns), fetched as the driver's tuples: no per-row result objects, and dates that
-        SQLite returns as ISO text parsed by polars once per column."""
+        """The rows of a large select as a frame of `schema` (Date, Float64, Int64, String and
+        exact Decimal columns), fetched as the driver's tuples: no per-row result objects, and
+        dates and exact numbers that SQLite returns as text parsed by polars once per column."""
         unsupported = {n: d for n, d in schema.items() if d not in _DRIVER_TYPES}
         if unsupported:
             raise TypeError(f"read_frame reads {_DRIVER_TYPES} columns, not {unsupported}")
@@ -794,9 +809,12 @@ class MetricsStore:
                 result.close()
             text_dates = connection.dialect.name == "sqlite"
         dates = [n for n, dtype in schema.items() if text_dates and dtype == pl.Date()]
-        fetched = {n: pl.String() if n in dates else dtype for n, dtype in schema.items()}
+        exact = [n for n, dtype in schema.items() if text_dates and dtype == EXACT_POLARS]
+        fetched = {n: pl.String() if n in (*dates, *exact) else d for n, d in schema.items()}
         frame = pl.DataFrame(rows, schema=fetched, orient="row")
-        return frame.with_columns(pl.col(dates).str.to_date("%Y-%m-%d"))
+        return frame.with_columns(
+            pl.col(dates).str.to_date("%Y-%m-%d"), pl.col(exact).cast(EXACT_POLARS)
+        )
 
     def dispose(self) -> None:
         """Close every pooled connection."""

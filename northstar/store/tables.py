@@ -5,11 +5,16 @@ replacing the first. The quarantine table's `table` column is called `table_name
 `table` is a reserved word in SQL. JSON columns store SQL NULL (not JSON `null`) for None.
 Timestamps are timezone-aware and written in UTC (SQLite keeps the UTC wall time). Strings
 have no length limit (VARCHAR without length on PostgreSQL): a long segment label never fails.
+Money (account MRR and CLV, movements, cohort MRR) is `ExactNumber`: NUMERIC on PostgreSQL, its
+decimal text on SQLite, so it reads back digit for digit; KPI values are doubles, each the float
+nearest its exact value.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from northstar.store.exact import ExactNumber
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -56,14 +61,14 @@ account_snapshots = sa.Table(
     metadata,
     sa.Column("snapshot_date", sa.Date, primary_key=True),
     sa.Column("account_id", sa.String(), primary_key=True),
-    sa.Column("mrr", sa.Double),
+    sa.Column("mrr", ExactNumber()),
     sa.Column("plan", sa.String()),
     sa.Column("segment", sa.String()),
     sa.Column("health_score", sa.Double),
     sa.Column("health_band", sa.String()),
     sa.Column("health_factors", _json()),
     sa.Column("churn_risk", sa.Double),
-    sa.Column("clv", sa.Double),
+    sa.Column("clv", ExactNumber()),
     sa.Column("run_id", sa.String()),
     sa.Column("health_trend_7d", sa.Double),
     sa.Column("health_trend_30d", sa.Double),
@@ -76,9 +81,9 @@ mrr_movements = sa.Table(
     sa.Column("month", sa.Date, primary_key=True),
     sa.Column("account_id", sa.String(), primary_key=True),
     sa.Column("movement", sa.String(), nullable=False),
-    sa.Column("amount", sa.Double),
-    sa.Column("mrr_before", sa.Double),
-    sa.Column("mrr_after", sa.Double),
+    sa.Column("amount", ExactNumber()),
+    sa.Column("mrr_before", ExactNumber()),
+    sa.Column("mrr_after", ExactNumber()),
     sa.Column("run_id", sa.String(), nullable=False),
     sa.Index(None, "account_id", "month"),
 )
@@ -90,7 +95,7 @@ cohorts = sa.Table(
     sa.Column("month_number", sa.Integer, primary_key=True),
     sa.Column("basis", sa.String(), primary_key=True),
     sa.Column("customers", sa.Integer),
-    sa.Column("mrr", sa.Double),
+    sa.Column("mrr", ExactNumber()),
     sa.Column("retention", sa.Double),
     sa.Column("run_id", sa.String()),
 )

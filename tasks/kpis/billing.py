@@ -13,7 +13,8 @@ from __future__ import annotations
 import polars as pl
 
 from northstar.config import Policy
-from tasks.kpis.frame import KEYS, empty_kpi_rows, to_kpi_rows, total
+from schemas.contract import MONEY
+from tasks.kpis.frame import EXACT_MONEY, KEYS, ZERO, empty_kpi_rows, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date
 from tasks.kpis.revenue import rates_on
@@ -24,7 +25,7 @@ VOID = "void"
 LINE_SCHEMA: dict[str, pl.DataType] = {
     "account_id": pl.String(),
     "issued_date": pl.Date(),
-    "amount": pl.Float64(),
+    "amount": EXACT_MONEY,
 }
 
 
@@ -33,14 +34,15 @@ def invoice_lines(
 ) -> pl.LazyFrame:
     """(account_id, issued_date, amount): each non-void invoice in the reporting currency.
 
-    amount excludes tax; a currency without any rate converts to NULL (validation quarantines
-    such rows first, as it does for subscriptions).
+    amount excludes tax, converted exactly (decimal amount x decimal rate); a currency without
+    any rate converts to NULL (validation quarantines such rows first, as it does for
+    subscriptions).
     """
     rows = invoices.filter(pl.col("status") != VOID).select(
         pl.col("account_id").cast(pl.String),
         pl.col("currency").cast(pl.String),
         local_date("issued_at", policy.timezone).alias("date"),
-        pl.col("amount").cast(pl.Float64),
+        pl.col("amount").cast(MONEY),
     )
     rates = rates_on(
         fx_rates, rows.select("currency").unique(), rows.select("date").unique(), policy
@@ -84,6 +86,6 @@ def billing_kpis(
     full = (
         snapshot_segments(spine, labels)
         .join(windowed, on=KEYS, how="left")
-        .with_columns(pl.col("invoiced_amount").fill_null(0.0))
+        .with_columns(pl.col("invoiced_amount").fill_null(ZERO))
     )
     return to_kpi_rows(full, {"invoiced_amount": total("invoiced_amount")})

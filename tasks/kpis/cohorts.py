@@ -13,11 +13,10 @@ from datetime import date
 import polars as pl
 
 from northstar.config import Policy
-from tasks.kpis.frame import materialized
+from tasks.kpis.frame import EXACT_MONEY, ZERO, as_float, materialized
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import month_start
 from tasks.kpis.revenue import (
-    EPS,
     account_mrr_on,
     active_periods,
     first_paid_dates,
@@ -30,7 +29,7 @@ COHORT_SCHEMA: dict[str, pl.DataType] = {
     "month_number": pl.Int64(),
     "basis": pl.String(),
     "customers": pl.Int64(),
-    "mrr": pl.Float64(),
+    "mrr": EXACT_MONEY,
     "retention": pl.Float64(),
 }
 
@@ -69,7 +68,8 @@ def cohort_table(inputs: KpiInputs, through_month: date, policy: Policy) -> pl.L
     A cohort is the accounts whose first paid day falls in cohort_month; month k's state is
     the one on the last day of cohort_month + k, for every cohort and month up to
     `through_month`. Both bases carry customers and mrr; retention is customers / cohort size
-    (logo) or mrr / month-0 mrr (revenue, NULL when month 0 ended with no MRR).
+    (logo) or mrr / month-0 mrr (revenue, NULL when month 0 ended with no MRR). mrr is exact;
+    revenue retention is the ratio of the nearest floats of the two exact sums.
     """
     if inputs.subscriptions is None:
         return pl.LazyFrame(schema=COHORT_SCHEMA)
@@ -97,7 +97,7 @@ def cohort_table(inputs: KpiInputs, through_month: date, policy: Policy) -> pl.L
     )
     full = (
         grid.join(states, on=["cohort_month", "month_end"], how="left")
-        .with_columns(pl.col("customers").fill_null(0), pl.col("mrr").fill_null(0.0))
+        .with_columns(pl.col("customers").fill_null(0), pl.col("mrr").fill_null(ZERO))
         .with_columns(
             pl.col("mrr")
             .filter(pl.col("month_number") == 0)
@@ -120,8 +120,8 @@ def cohort_table(inputs: KpiInputs, through_month: date, policy: Policy) -> pl.L
         pl.lit(REVENUE).alias("basis"),
         "customers",
         "mrr",
-        pl.when(pl.col("mrr_start") > EPS)
-        .then(pl.col("mrr") / pl.col("mrr_start"))
+        pl.when(pl.col("mrr_start") > 0)
+        .then(as_float(pl.col("mrr")) / as_float(pl.col("mrr_start")))
         .otherwise(None)
         .alias("retention"),
     )

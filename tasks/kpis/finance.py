@@ -16,11 +16,21 @@ from datetime import date
 import polars as pl
 
 from northstar.config import Policy
-from tasks.kpis.frame import KEYS, Measure, empty_kpi_rows, materialized, ratio, to_kpi_rows
+from schemas.contract import MONEY
+from tasks.kpis.frame import (
+    EXACT_MONEY,
+    KEYS,
+    Measure,
+    as_float,
+    empty_kpi_rows,
+    materialized,
+    ratio,
+    to_kpi_rows,
+)
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.movements import CHURN, NEW, classify
 from tasks.kpis.periods import MONTH, Periods, month_start
-from tasks.kpis.revenue import EPS, account_states, rates_on
+from tasks.kpis.revenue import account_states, rates_on
 from tasks.kpis.segments import ALL, segment_labels, snapshot_segments, with_segments
 
 LTV_MONTHS = 6
@@ -33,7 +43,7 @@ CLV_SCHEMA: dict[str, pl.DataType] = {
     "snapshot_date": pl.Date(),
     "grain": pl.String(),
     "account_id": pl.String(),
-    "clv": pl.Float64(),
+    "clv": EXACT_MONEY,
 }
 
 
@@ -73,7 +83,7 @@ def _monthly_churn(
         .group_by("snapshot_date", "segment")
         .agg(
             (pl.col("movement") == CHURN).sum().alias("churned_6m"),
-            (pl.col("mrr_before") > EPS).sum().alias("active_start_6m"),
+            (pl.col("mrr_before") > 0).sum().alias("active_start_6m"),
         )
         .rename({"snapshot_date": "month"})
     )
@@ -101,7 +111,7 @@ def _active(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.LazyFrame
         return inputs.active
     return (
         account_states(inputs, periods, policy)
-        .filter(pl.col("mrr_after") > EPS)
+        .filter(pl.col("mrr_after") > 0)
         .select(*SNAP, "account_id", pl.col("mrr_after").alias("mrr"))
     )
 
@@ -128,7 +138,10 @@ def _ltv_frame(
         .join(churn, on=KEYS, how="left")
         .with_columns(pl.col("active_customers", "churned_6m", "active_start_6m").fill_null(0))
         .with_columns(
-            pl.when(customers > 0).then(pl.col("mrr") / customers).otherwise(None).alias("arpa"),
+            pl.when(customers > 0)
+            .then(as_float(pl.col("mrr")) / customers)
+            .otherwise(None)
+            .alias("arpa"),
             pl.when(pl.col("active_start_6m") > 0)
             .then(pl.col("churned_6m") / pl.col("active_start_6m"))
             .otherwise(None)
@@ -151,12 +164,12 @@ def _monthly_costs(
         pl.col("month").cast(pl.Date).dt.month_end().alias("date"),
         pl.col("category").cast(pl.String),
         pl.col("currency").cast(pl.String),
-        pl.col("amount").cast(pl.Float64),
+        pl.col("amount").cast(MONEY),
     )
     rates = rates_on(
         fx_rates, rows.select("currency").unique(), rows.select("date").unique(), policy
     )
-    cost, category = pl.col("amount") * pl.col("rate"), pl.col("category")
+    cost, category = (pl.col("amount") * pl.col("rate")).cast(EXACT_MONEY), pl.col("category")
     return (
         rows.join(rates, on=["currency", "date"], how="left")
         .group_by("snapshot_date")
@@ -177,12 +190,13 @@ def _company_month(monthly: pl.LazyFrame, periods: Periods, labels: pl.LazyFrame
         .agg(
             new.sum().alias("new_customers"),
             pl.col("amount").filter(new).sum().alias("new_mrr"),
-            (pl.col("mrr_after") > EPS).sum().alias("active_customers"),
+            (pl.col("mrr_after") > 0).sum().alias("active_customers"),
         )
     )
     spine = Periods.of(months=periods.months).spine(1).select(*SNAP, pl.lit(ALL).alias("segment"))
     return spine.join(agg, on="snapshot_date", how="left").with_columns(
-        pl.col("new_customers", "new_mrr", "active_customers").fill_null(0).cast(pl.Float64)
+        pl.col("new_customers", "active_customers").fill_null(0).cast(pl.Float64),
+        pl.col("new_mrr").fill_null(0),
     )
 
 
@@ -203,7 +217,7 @@ def _cost_rows(
         .join(ltv.select(*KEYS, "ltv"), on=KEYS, how="left")
         .with_columns(
             pl.when(pl.col("new_customers") > 0)
-            .then(pl.col("acquisition_cost") / pl.col("new_customers"))
+            .then(as_float(pl.col("acquisition_cost")) / pl.col("new_customers"))
             .otherwise(None)
             .alias("cac")
         )
@@ -261,15 +275,18 @@ def with_clv(
     """`active` (SNAP, account_id, mrr, ...) with clv: mrr x 1 / the company's monthly churn.
 
     The expected remaining lifetime is ltv's: the trailing 6 complete months' company churn;
-    clv is NULL when nothing churned in them. `monthly` is `monthly_states(...)` of the same
-    pass, computed here when not given.
+    clv is NULL when nothing churned in them. clv is exact money: mrr x accounts active at the
+    months' starts / accounts churned, in decimal. `monthly` is `monthly_states(...)` of the
+    same pass, computed here when not given.
     """
     company = segment_labels(inputs.accounts, [])
     spine = periods.spine(policy.churn_window_days)
     if monthly is None:
         monthly = monthly_states(inputs, periods, policy)
     churn = _monthly_churn(monthly, spine, company).select(*SNAP, *CHURN_COLUMNS)
-    clv = (pl.col("mrr") * _lifetime_months()).alias("clv")
+    churned = pl.col("churned_6m")
+    lifetime = pl.col("mrr").cast(EXACT_MONEY) * pl.col("active_start_6m") / churned
+    clv = pl.when(churned > 0).then(lifetime.cast(EXACT_MONEY)).alias("clv")
     return active.join(churn, on=SNAP, how="left").with_columns(clv).drop(CHURN_COLUMNS)
 
 

@@ -20,7 +20,16 @@ from datetime import timedelta
 import polars as pl
 
 from northstar.config import HealthFactor, HealthModel, Points, Policy
-from tasks.kpis.frame import KEYS, empty_kpi_rows, materialized, ratio, to_kpi_rows, total
+from tasks.kpis.frame import (
+    KEYS,
+    as_float,
+    empty_kpi_rows,
+    materialized,
+    ratio,
+    summable,
+    to_kpi_rows,
+    total,
+)
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date, local_day_end
 from tasks.kpis.revenue import account_mrr
@@ -44,6 +53,9 @@ LOOKBACK_DAYS: dict[str, int] = {
 """Days before the first snapshot each factor's table must be read from, trends included, so
 a one-day run scores an account exactly as a backfill over the same day does. days_since_login is
 capped at LOGIN_CAP_DAYS for the same reason (the default band already scores 0 from 60 days)."""
+SCORE_DECIMALS = 6
+"""Places a health score (and its trends) is rounded to before it is banded and stored: a
+weighted mean that is 40 on paper but 39.99999999999999 in floats is 40, so yellow."""
 URGENT = "urgent"
 COUNT_FACTORS = ("urgent_tickets", "sla_breaches", "late_invoices")
 """Factors that are 0, not missing, for an account without rows when their table is present."""
@@ -448,10 +460,9 @@ def _mrr_trend(frame: pl.LazyFrame, mrr: pl.LazyFrame) -> pl.LazyFrame:
         pl.when(pl.col(_AT) == pl.col(_LOW)).then(pl.col("mrr")).alias("__then")
     )
     now = _asof(then.drop(_AT, _LOW, "mrr"), rows, "as_of", _AT)
-    now_mrr = pl.when(pl.col(_AT) == pl.col("as_of")).then(pl.col("mrr")).fill_null(0.0)
-    return now.with_columns((now_mrr / pl.col("__then") - 1).alias("mrr_trend")).drop(
-        _AT, "mrr", "__then"
-    )
+    now_mrr = pl.when(pl.col(_AT) == pl.col("as_of")).then(as_float(pl.col("mrr"))).fill_null(0.0)
+    trend = now_mrr / as_float(pl.col("__then")) - 1
+    return now.with_columns(trend.alias("mrr_trend")).drop(_AT, "mrr", "__then")
 
 
 FACTOR_TABLES: dict[str, tuple[str, ...]] = {
@@ -555,13 +566,15 @@ def _weight(factor: HealthFactor) -> pl.Expr:
 
 
 def _score(factors: list[HealthFactor]) -> pl.Expr:
-    """Sum of weight x band score over the factors with a value; NULL when none has one."""
+    """Sum of weight x band score over the factors with a value, rounded to SCORE_DECIMALS;
+    NULL when none has one."""
     if not factors:
         return pl.lit(None, pl.Float64)
     contributions = [
         _weight(f) * band_score(pl.col(f.name).cast(pl.Float64), f.points) for f in factors
     ]
-    return pl.when(pl.col(_TOTAL_WEIGHT) > 0).then(pl.sum_horizontal(contributions))
+    total = pl.sum_horizontal(contributions).round(SCORE_DECIMALS)
+    return pl.when(pl.col(_TOTAL_WEIGHT) > 0).then(total)
 
 
 def _factors(factors: list[HealthFactor]) -> pl.Expr:
@@ -585,7 +598,8 @@ def _with_trends(current: pl.LazyFrame, scores: pl.LazyFrame) -> pl.LazyFrame:
     for days in TREND_DAYS:
         found = _asof(current.with_columns(_earlier(days).alias(_LOW)), before, _LOW, _AT)
         earlier = pl.when(pl.col(_AT) == pl.col(_LOW)).then(pl.col("__before"))
-        trend = (pl.col("health_score") - earlier).alias(f"health_trend_{days}d")
+        change = (pl.col("health_score") - earlier).round(SCORE_DECIMALS)
+        trend = change.alias(f"health_trend_{days}d")
         current = found.with_columns(trend).drop(_AT, _LOW, "__before")
     return current
 
@@ -642,7 +656,8 @@ def health_kpis(
 
     `health` is `account_health(...)` of the same pass; a monthly snapshot reads the scores of
     its month's last day. The counts and mrr_at_risk have a row (0) for every segment;
-    health_avg = sum of scores / scored accounts is NULL where no account is scored.
+    health_avg = sum of scores / scored accounts is NULL where no account is scored; the
+    (rounded) scores and mrr_at_risk are summed exactly, as decimals.
     """
     if inputs.active is None:
         return empty_kpi_rows()
@@ -660,7 +675,7 @@ def health_kpis(
         with_segments(accounts, labels)
         .group_by(KEYS)
         .agg(
-            pl.col("health_score").sum().alias("score_sum"),
+            summable(pl.col("health_score")).sum().alias("score_sum"),
             pl.col("health_score").count().alias("scored"),
             (band == RED).sum().alias("red"),
             (band == YELLOW).sum().alias("yellow"),
@@ -668,11 +683,14 @@ def health_kpis(
             pl.col("mrr").filter(band == RED).sum().alias("mrr_at_risk"),
         )
     )
-    counts = ["score_sum", "scored", "red", "yellow", "green", "mrr_at_risk"]
+    counts = ["scored", "red", "yellow", "green"]
     full = (
         snapshot_segments(spine, labels)
         .join(agg, on=KEYS, how="left")
-        .with_columns(pl.col(counts).fill_null(0).cast(pl.Float64))
+        .with_columns(
+            pl.col(counts).fill_null(0).cast(pl.Float64),
+            pl.col("score_sum", "mrr_at_risk").fill_null(0),
+        )
     )
     return to_kpi_rows(
         full,

@@ -14,7 +14,7 @@ from schemas.contract import MONTHS_IN_PERIOD
 from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, statistic, to_kpi_rows
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date
-from tasks.kpis.revenue import EPS, OPEN_END, active_periods, first_paid_dates
+from tasks.kpis.revenue import OPEN_END, active_periods, first_paid_dates
 from tasks.kpis.segments import snapshot_segments, with_segments
 
 GRACE_DAYS = 7
@@ -144,7 +144,7 @@ def _trials(subscriptions: pl.LazyFrame, spine: pl.LazyFrame, policy: Policy) ->
     )
     paid = (
         active_periods(subscriptions, _paid_policy(policy))
-        .filter(pl.col("mrr_native") > EPS)
+        .filter(pl.col("mrr_native") > 0)
         .select("account_id", "active_from", pl.col("active_to").fill_null(OPEN_END))
     )
     trial_end = pl.col("trial_end")

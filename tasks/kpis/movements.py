@@ -5,9 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from northstar.config import Policy
+from tasks.kpis.frame import ZERO, exact_as_floats
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import MONTH, Periods
-from tasks.kpis.revenue import EPS, account_states
+from tasks.kpis.revenue import account_states
 
 NEW, EXPANSION, CONTRACTION, CHURN, REACTIVATION = (
     "new",
@@ -17,7 +18,7 @@ NEW, EXPANSION, CONTRACTION, CHURN, REACTIVATION = (
     "reactivation",
 )
 MOVEMENTS = (NEW, EXPANSION, CONTRACTION, CHURN, REACTIVATION)
-SIGN = {NEW: 1.0, EXPANSION: 1.0, REACTIVATION: 1.0, CONTRACTION: -1.0, CHURN: -1.0}
+SIGN = {NEW: 1, EXPANSION: 1, REACTIVATION: 1, CONTRACTION: -1, CHURN: -1}
 """How each movement moves MRR: the bridge adds the signed amounts."""
 
 MOVEMENT_COLUMNS = [
@@ -32,9 +33,12 @@ MOVEMENT_COLUMNS = [
 
 
 def classify(states: pl.LazyFrame) -> pl.LazyFrame:
-    """Add movement (NULL when nothing moved) and amount (>= 0) to per-account states."""
+    """Add movement (NULL when nothing moved) and amount (>= 0) to per-account states.
+
+    MRR is exact, so any change is a movement and amount is its exact size.
+    """
     before, after = pl.col("mrr_before"), pl.col("mrr_after")
-    was, now = before > EPS, after > EPS
+    was, now = before > 0, after > 0
     paid_earlier = pl.col("first_paid_date").is_not_null() & (
         pl.col("first_paid_date") < pl.col("window_start")
     )
@@ -45,15 +49,15 @@ def classify(states: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit(NEW))
         .when(was & ~now)
         .then(pl.lit(CHURN))
-        .when(was & now & (after - before > EPS))
+        .when(was & now & (after > before))
         .then(pl.lit(EXPANSION))
-        .when(was & now & (before - after > EPS))
+        .when(was & now & (before > after))
         .then(pl.lit(CONTRACTION))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     return states.with_columns(movement.alias("movement")).with_columns(
         pl.when(pl.col("movement").is_null())
-        .then(0.0)
+        .then(ZERO)
         .otherwise((after - before).abs())
         .alias("amount")
     )
@@ -99,7 +103,7 @@ def _tolerance(mrr: pl.Expr) -> pl.Expr:
 def _signed(movements: pl.LazyFrame) -> pl.LazyFrame:
     """(snapshot_date, grain, account_id, signed): each account's net movement per snapshot."""
     return movements.group_by("snapshot_date", "grain", "account_id").agg(
-        (pl.col("amount") * pl.col("movement").replace_strict(SIGN, return_dtype=pl.Float64))
+        (pl.col("amount") * pl.col("movement").replace_strict(SIGN, return_dtype=pl.Int64))
         .sum()
         .alias("signed")
     )
@@ -117,7 +121,7 @@ def bridge_gaps(
     joined = (
         states.select(*keys, "mrr_before", "mrr_after")
         .join(_signed(movements), on=keys, how="full", coalesce=True)
-        .with_columns(pl.col("mrr_before", "mrr_after", "signed").fill_null(0.0))
+        .with_columns(pl.col("mrr_before", "mrr_after", "signed").fill_null(0))
     )
     gap = pl.col("mrr_before") + pl.col("signed") - pl.col("mrr_after")
     accounts = joined.filter(gap.abs() > _tolerance(pl.col("mrr_after")))
@@ -150,6 +154,10 @@ def check_bridge(
     segments, accounts = bridge_gaps(states, movements, labels)
     if segments.is_empty() and accounts.is_empty():
         return
+    segments, accounts = (
+        segments.with_columns(exact_as_floats()),
+        accounts.with_columns(exact_as_floats()),
+    )
     seg_lines = (
         segments.head(MAX_LISTED)
         .select(

@@ -10,7 +10,7 @@ from tasks.kpis.frame import KEYS, Measure, empty_kpi_rows, ratio, to_kpi_rows, 
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.movements import CHURN, CONTRACTION, EXPANSION, NEW, REACTIVATION, classify
 from tasks.kpis.periods import Periods
-from tasks.kpis.revenue import EPS, account_states
+from tasks.kpis.revenue import account_states
 from tasks.kpis.segments import snapshot_segments, with_segments
 
 AMOUNTS = {
@@ -34,7 +34,7 @@ EXPANDED = "expanded_customers"
 def _aggregate(states: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
     """Per (snapshot, grain, segment): movement sums and counts plus the start cohort."""
     moved = pl.col("movement")
-    started = pl.col("mrr_before") > EPS
+    started = pl.col("mrr_before") > 0
     return (
         with_segments(classify(states), labels)
         .group_by(KEYS)
@@ -88,11 +88,14 @@ def retention_kpis(
     if inputs.subscriptions is None:
         return empty_kpi_rows()
     states = account_states(inputs, periods, policy) if states is None else states
-    sums = [*AMOUNTS, *COUNTS, *BASES, EXPANDED]
+    counts = [*COUNTS, "active_start", EXPANDED]
     full = (
         snapshot_segments(periods.spine(policy.churn_window_days), labels)
         .join(_aggregate(states, labels), on=KEYS, how="left")
-        .with_columns(pl.col(sums).fill_null(0).cast(pl.Float64))
+        .with_columns(
+            pl.col(counts).fill_null(0).cast(pl.Float64),
+            pl.col(*AMOUNTS, "mrr_start").fill_null(0),
+        )
         .with_columns(_parts())
     )
     return to_kpi_rows(full, MEASURES)

@@ -12,14 +12,20 @@ from datetime import date
 import polars as pl
 
 from northstar.config import Policy
-from schemas.contract import MONTHS_IN_PERIOD
-from tasks.kpis.frame import KEYS, empty_kpi_rows, materialized, ratio, to_kpi_rows, total
+from schemas.contract import FX_RATE, MONTHS_IN_PERIOD
+from tasks.kpis.frame import (
+    EXACT_MONEY,
+    KEYS,
+    ZERO,
+    empty_kpi_rows,
+    materialized,
+    ratio,
+    to_kpi_rows,
+    total,
+)
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date
 from tasks.kpis.segments import snapshot_segments, with_segments
-
-EPS = 1e-9
-"""MRR at or below this is zero; a change at or below it is no change (float noise)."""
 
 OPEN_END = date(9999, 12, 31)
 """Stands in for a NULL (open) active_to inside range joins."""
@@ -28,22 +34,25 @@ PERIOD_COLUMNS = ["account_id", "currency", "active_from", "active_to", "mrr_nat
 MRR_SCHEMA: dict[str, pl.DataType] = {
     "account_id": pl.String(),
     "date": pl.Date(),
-    "mrr": pl.Float64(),
+    "mrr": EXACT_MONEY,
 }
 STATE_SCHEMA: dict[str, pl.DataType] = {
     "snapshot_date": pl.Date(),
     "grain": pl.String(),
     "window_start": pl.Date(),
     "account_id": pl.String(),
-    "mrr_before": pl.Float64(),
-    "mrr_after": pl.Float64(),
+    "mrr_before": EXACT_MONEY,
+    "mrr_after": EXACT_MONEY,
     "first_paid_date": pl.Date(),
 }
 
 
 def _priced_periods(subscriptions: pl.LazyFrame, policy: Policy) -> pl.LazyFrame:
-    """Every price period with its plan, start_date and policy-adjusted MRR interval."""
-    months = pl.col("billing_period").replace_strict(MONTHS_IN_PERIOD, return_dtype=pl.Float64)
+    """Every price period with its plan, start_date and policy-adjusted MRR interval.
+
+    mrr_native is exact: the price as a 10-place decimal divided by the months it covers.
+    """
+    months = pl.col("billing_period").replace_strict(MONTHS_IN_PERIOD, return_dtype=pl.Int64)
     price = (
         pl.col("amount") - pl.col("discount") if policy.discounts_reduce_mrr else pl.col("amount")
     )
@@ -65,7 +74,7 @@ def _priced_periods(subscriptions: pl.LazyFrame, policy: Policy) -> pl.LazyFrame
         pl.col("start_date").cast(pl.Date),
         start.cast(pl.Date).alias("active_from"),
         end.alias("active_to"),
-        (price.cast(pl.Float64) / months).alias("mrr_native"),
+        (price.cast(EXACT_MONEY) / months).alias("mrr_native"),
     )
 
 
@@ -134,16 +143,17 @@ def rates_on(
 ) -> pl.LazyFrame:
     """(currency, date, rate): the latest known rate on or before each date, else the earliest.
 
-    The reporting currency is always 1; a foreign currency without any rate gets NULL.
+    The reporting currency is always 1; a foreign currency without any rate gets NULL. Rates
+    are exact decimals (`schemas.contract.FX_RATE`).
     """
     grid = currencies.join(dates, how="cross")
     if fx_rates is None:
-        known = pl.LazyFrame(schema={"currency": pl.String, "fx_date": pl.Date, "rate": pl.Float64})
+        known = pl.LazyFrame(schema={"currency": pl.String, "fx_date": pl.Date, "rate": FX_RATE})
     else:
         known = fx_rates.select(
             pl.col("currency").cast(pl.String),
             pl.col("date").cast(pl.Date).alias("fx_date"),
-            pl.col("rate").cast(pl.Float64),
+            pl.col("rate").cast(FX_RATE),
         ).filter(pl.col("rate").is_not_null())
     known = known.sort("currency", "fx_date")
     earliest = known.group_by("currency").agg(pl.col("rate").first().alias("earliest_rate"))
@@ -159,7 +169,7 @@ def rates_on(
         "currency",
         "date",
         pl.when(pl.col("currency") == policy.reporting_currency)
-        .then(pl.lit(1.0))
+        .then(pl.lit(1, FX_RATE))
         .otherwise(pl.coalesce("rate", "earliest_rate"))
         .alias("rate"),
     )
@@ -176,7 +186,8 @@ def account_mrr_on(
     """(account_id, date, mrr) in the reporting currency, for accounts with MRR > 0 on a date.
 
     A range join matches each period to the dates it covers, so cost follows active rows only;
-    (account, date) pairs inside a past-due suspension are dropped (their MRR is 0).
+    (account, date) pairs inside a past-due suspension are dropped (their MRR is 0). MRR is
+    exact: each period's converted MRR rounded to 10 places, then summed as decimals.
     """
     days = dates.select(pl.col("date").cast(pl.Date)).unique()
     rates = rates_on(fx_rates, periods.select("currency").unique(), days, policy)
@@ -189,8 +200,8 @@ def account_mrr_on(
         )
         .join(rates, on=["currency", "date"], how="left")
         .group_by("account_id", "date")
-        .agg((pl.col("mrr_native") * pl.col("rate")).sum().alias("mrr"))
-        .filter(pl.col("mrr") > EPS)
+        .agg((pl.col("mrr_native") * pl.col("rate")).cast(EXACT_MONEY).sum().alias("mrr"))
+        .filter(pl.col("mrr") > 0)
     )
     if suspensions is None:
         return mrr
@@ -205,7 +216,7 @@ def first_paid_dates(
     MRR turns positive only where a paid period starts or a suspension ends, so the first paid
     day is the earliest such candidate covered by a paid period and by no suspension.
     """
-    paid = periods.filter(pl.col("mrr_native") > EPS)
+    paid = periods.filter(pl.col("mrr_native") > 0)
     if suspensions is None:
         return paid.group_by("account_id").agg(pl.col("active_from").min().alias("first_paid_date"))
     candidates = pl.concat(
@@ -319,7 +330,7 @@ def account_states(inputs: KpiInputs, periods: Periods, policy: Policy) -> pl.La
     )
     return (
         before.join(after, on=[*snap, "account_id"], how="full", coalesce=True)
-        .with_columns(pl.col("mrr_before", "mrr_after").fill_null(0.0))
+        .with_columns(pl.col("mrr_before", "mrr_after").fill_null(ZERO))
         .join(first_paid_dates(active, suspensions), on="account_id", how="left")
         .select(list(STATE_SCHEMA))
         .cast(STATE_SCHEMA)  # type: ignore[arg-type]
@@ -340,7 +351,7 @@ def revenue_kpis(
     states = account_states(inputs, periods, policy) if states is None else states
     spine = periods.spine(policy.churn_window_days)
     agg = (
-        with_segments(states.filter(pl.col("mrr_after") > EPS), labels)
+        with_segments(states.filter(pl.col("mrr_after") > 0), labels)
         .group_by(KEYS)
         .agg(pl.col("mrr_after").sum().alias("mrr"), pl.len().alias("active_customers"))
     )
@@ -348,7 +359,7 @@ def revenue_kpis(
         snapshot_segments(spine, labels)
         .join(agg, on=KEYS, how="left")
         .with_columns(
-            pl.col("mrr").fill_null(0.0),
+            pl.col("mrr").fill_null(ZERO),
             pl.col("active_customers").fill_null(0).cast(pl.Float64),
         )
         .with_columns((12 * pl.col("mrr")).alias("arr"))

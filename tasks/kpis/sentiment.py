@@ -15,6 +15,8 @@ from importlib.resources import files
 
 import polars as pl
 
+from tasks.kpis.frame import as_float, summable
+
 ALPHA = 15.0
 """VADER's normalisation constant: compound = x / sqrt(x^2 + ALPHA)."""
 
@@ -113,13 +115,13 @@ def comment_sentiment(
         .join(valences, on="word", how="inner")
         .group_by(_COMMENT)
         .agg(
-            pl.when(pl.col("negated"))
-            .then(-pl.col("valence"))
-            .otherwise(pl.col("valence"))
+            summable(
+                pl.when(pl.col("negated")).then(-pl.col("valence")).otherwise(pl.col("valence"))
+            )
             .sum()
             .alias("total")
         )
     )
     return texts.join(scored, on=_COMMENT, how="left").select(
-        id_column, normalise(pl.col("total").fill_null(0.0)).alias("sentiment")
+        id_column, normalise(as_float(pl.col("total")).fill_null(0.0)).alias("sentiment")
     )

@@ -14,7 +14,7 @@ import polars as pl
 
 from northstar.config import Policy
 from schemas.contract import UTC_TIMESTAMP
-from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, statistic, to_kpi_rows, total
+from tasks.kpis.frame import KEYS, empty_kpi_rows, ratio, statistic, summable, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date, local_day_end
 from tasks.kpis.segments import snapshot_segments, with_segments
@@ -64,7 +64,7 @@ def _solved(tickets: pl.LazyFrame, spine: pl.LazyFrame, tz: str) -> pl.LazyFrame
         .alias("resolution_hours"),
         ((pl.col("agent_replies") <= 1) & (pl.col("reopens") == 0)).alias("first_contact"),
         (pl.col("reopens") > 0).alias("reopened"),
-        (pl.col("handle_seconds") / 60.0).alias("handle_minutes"),
+        summable(pl.col("handle_seconds")).alias("handle_seconds"),
     )
     return _in_window(solved, spine, "solved_date")
 
@@ -166,8 +166,8 @@ def _solved_rows(paired: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
             pl.len().alias("solved"),
             pl.col("first_contact").sum().alias("first_contact"),
             pl.col("reopened").sum().alias("reopened"),
-            pl.col("handle_minutes").sum().alias("handle_minutes"),
-            pl.col("handle_minutes").count().alias("handled"),
+            pl.col("handle_seconds").sum().alias("handle_seconds"),
+            pl.col("handle_seconds").count().alias("handled"),
         )
     )
     return to_kpi_rows(
@@ -177,7 +177,7 @@ def _solved_rows(paired: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
             "resolution_hours_p90": statistic("resolution_p90", "solved"),
             "fcr_rate": ratio("first_contact", "solved"),
             "reopen_rate": ratio("reopened", "solved"),
-            "aht_minutes": ratio("handle_minutes", "handled"),
+            "aht_minutes": ratio("handle_seconds", "handled", scale=1 / 60),
         },
     )
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from northstar.config import Policy
-from tasks.kpis.frame import KEYS, Measure, empty_kpi_rows, ratio, to_kpi_rows, total
+from tasks.kpis.frame import KEYS, Measure, empty_kpi_rows, ratio, summable, to_kpi_rows, total
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import Periods, local_date
 from tasks.kpis.segments import snapshot_segments, with_segments
@@ -121,7 +121,7 @@ def _sentiment(
         local_date("responded_at", policy.timezone).alias("responded_date"),
     ).join(scores, on="response_id")
     paired = _in_window(dated, periods.spine(policy.csat_window_days), "responded_date")
-    tone = pl.col("sentiment").sum().alias("tone")
+    tone = summable(pl.col("sentiment")).sum().alias("tone")
     return _survey_rows(paired, labels, [tone], {"sentiment": ratio("tone", "responses")})
 
 

@@ -19,7 +19,16 @@ from datetime import timedelta
 import polars as pl
 
 from northstar.config import Policy
-from tasks.kpis.frame import KEYS, empty_kpi_rows, materialized, ratio, to_kpi_rows, total
+from tasks.kpis.frame import (
+    KEYS,
+    as_float,
+    empty_kpi_rows,
+    materialized,
+    ratio,
+    summable,
+    to_kpi_rows,
+    total,
+)
 from tasks.kpis.inputs import KpiInputs
 from tasks.kpis.periods import DAY, MONTH, Periods
 from tasks.kpis.segments import snapshot_segments, with_segments
@@ -38,9 +47,11 @@ def _in_reach(usage: pl.LazyFrame, periods: Periods, window_days: int) -> pl.Laz
 
 
 def _segment_days(usage: pl.LazyFrame, labels: pl.LazyFrame) -> pl.LazyFrame:
-    """Per (segment, date): active seconds and usage rows (user-days)."""
+    """Per (segment, date): active seconds (summed exactly, `summable`) and usage rows
+    (user-days)."""
     per_account = usage.group_by("account_id", "date").agg(
-        pl.col("active_seconds").sum(), pl.len().cast(pl.Int64).alias("active_user_days")
+        summable(pl.col("active_seconds")).sum(),
+        pl.len().cast(pl.Int64).alias("active_user_days"),
     )
     return (
         with_segments(per_account, labels)
@@ -242,7 +253,7 @@ def usage_kpis(
         .with_columns(pl.col(counts).fill_null(0))
         .with_columns(
             (pl.col("user_days") / pl.col("days")).alias("dau"),
-            (pl.col("active_seconds") / 60.0).alias("active_minutes"),
+            (as_float(pl.col("active_seconds")) / 60.0).alias("active_minutes"),
         )
     )
     rows = to_kpi_rows(

@@ -1,4 +1,5 @@
-"""Reliability fixtures: a small company, a fault-injecting S3 proxy, and CLI subprocesses.
+"""Reliability fixtures: a small company and a fault-injecting S3 proxy (CLI subprocesses: the
+shared `cli` fixture of tests/conftest.py).
 
 The S3 proxy is a real HTTP server on 127.0.0.1 in front of the moto server: it forwards every
 request unchanged except the first N that match a rule, which it answers with an S3 error
@@ -9,10 +10,8 @@ object body, or a stall longer than the client's timeout. boto3 and polars talk 
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -184,35 +183,3 @@ def fault_proxy(s3_server: Any) -> Iterator[FaultProxy]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@dataclass(frozen=True)
-class Cli:
-    """How to run `northstar` in a child process against the session's Prefect test server."""
-
-    env: dict[str, str]
-    cwd: Path
-
-    def command(self, *args: str, prelude: str = "") -> list[str]:
-        """`python -c` running `prelude` (e.g. a fault hook), then the CLI with `args`."""
-        code = (
-            f"{prelude}\nimport sys\nfrom northstar.cli import app\n"
-            f"sys.argv = ['northstar', *{list(args)!r}]\napp()"
-        )
-        return [sys.executable, "-c", code]
-
-
-@pytest.fixture
-def cli(prefect_harness: None, tmp_path: Path) -> Cli:
-    """A child-process CLI pointed at the harness's Prefect API, run from an empty folder."""
-    from prefect.settings import PREFECT_API_URL
-
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "PREFECT_LOGGING_TO_API_ENABLED": "false",
-        "NORTHSTAR_EXTRACT_RETRIES": "0",
-    }
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    return Cli(env=env, cwd=workdir)

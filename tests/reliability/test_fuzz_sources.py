@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -297,12 +298,15 @@ def _check_loaded(case: Case, table: ValidatedTable) -> None:
 
 
 def _check_clean(name: str, clean: pl.DataFrame) -> None:
-    """Loaded rows keep the contract: finite numbers in range, text without NUL, and price
-    periods of one subscription that do not overlap (compared pairwise, by plain dates)."""
+    """Loaded rows keep the contract: finite numbers (floats and exact decimals) in range, text
+    without NUL, and price periods of one subscription that do not overlap (compared pairwise,
+    by plain dates)."""
     for column, dtype in clean.schema.items():
         values = clean[column].drop_nulls()
         if dtype.is_float():
             assert (values.is_finite() & (values.abs() < MAX_ABS_NUMBER)).all(), values
+        if isinstance(dtype, pl.Decimal):
+            assert (values.abs() < MAX_ABS_NUMBER).all(), values
         if dtype == pl.String:
             assert not values.str.contains("\x00", literal=True).any(), values
     if name == "billing/subscriptions":
@@ -731,7 +735,8 @@ def test_an_overlapping_period_is_not_added_to_mrr(small_company: Path, tmp_path
             stored = connection.exec_driver_sql(
                 "SELECT mrr FROM account_snapshots WHERE account_id = ?", (period["account_id"],)
             ).scalar_one_or_none()
-            mrr[name] = 0.0 if stored is None else stored  # no row: not active, no MRR
+            # stored exactly, as decimal text; no row: not active, no MRR
+            mrr[name] = Decimal(0) if stored is None else Decimal(stored)
             if name == "overlap":
                 reasons = list(
                     connection.exec_driver_sql(
@@ -739,9 +744,9 @@ def test_an_overlapping_period_is_not_added_to_mrr(small_company: Path, tmp_path
                     ).scalars()
                 )
         engine.dispose()
-    monthly = float(period["amount"]) - float(period["discount"])
+    monthly = Decimal(period["amount"]) - Decimal(period["discount"])
     assert mrr["good"] >= monthly > 0
-    assert mrr["overlap"] == pytest.approx(mrr["good"] - monthly, abs=0.005)
+    assert mrr["overlap"] == mrr["good"] - monthly
     assert len(reasons) == 2
     assert all(period["subscription_id"] in r for r in reasons)
 

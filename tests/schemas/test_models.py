@@ -184,14 +184,16 @@ def test_invoice_dates_follow_issue() -> None:
 
 def test_costs_fx_and_usage_rules() -> None:
     costs = pl.DataFrame(
-        {"month": [date(2026, 3, 1)], "category": ["rent"], "amount": [-1.0], "currency": ["USD"]}
+        {"month": [date(2026, 3, 1)], "category": ["rent"], "amount": [-1.0], "currency": ["USD"]},
+        schema={c.name: c.dtype for c in TABLES["crm/costs"].columns},
     )
     assert _failures(Costs, costs) == {
         ("category", "isin(('sales', 'marketing', 'customer_success', 'support'))", 0),
         ("amount", "greater_than_or_equal_to(0)", 0),
     }
     fx = pl.DataFrame(
-        {"date": [date(2026, 3, 1)] * 2, "currency": ["EUR", "GBP"], "rate": [1.1, 0.0]}
+        {"date": [date(2026, 3, 1)] * 2, "currency": ["EUR", "GBP"], "rate": [1.1, 0.0]},
+        schema={c.name: c.dtype for c in TABLES["billing/fx_rates"].columns},
     )
     assert _failures(FxRates, fx) == {("rate", "greater_than(0)", 1)}
     usage = pl.DataFrame(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -544,7 +545,7 @@ def test_unparseable_in_every_row_is_a_contract_error() -> None:
     error = raised.value
     assert str(error) == (
         "billing/subscriptions (/data/billing/subscriptions.csv): column 'amount': "
-        "no value parses as Float64 (e.g. 'abc'), 3 rows"
+        "no value parses as Decimal (e.g. 'abc'), 3 rows"
     )
     assert (error.table, error.origin, error.column, error.count) == (
         "billing/subscriptions",
@@ -566,7 +567,7 @@ def test_one_bad_value_in_a_sparse_column_is_a_row_problem() -> None:
 def test_typed_string_in_number_column_is_a_contract_error() -> None:
     # as from parquet with amount stored as text of which nothing parses
     raw = _csv("crm/costs", {"amount": "n/a"}, {"amount": "-"}, {"amount": "tbd"})
-    with pytest.raises(ContractError, match=r"column 'amount': no value parses as Float64"):
+    with pytest.raises(ContractError, match=r"column 'amount': no value parses as Decimal"):
         validate_table(TABLES["crm/costs"], raw, "costs.parquet")
 
 
@@ -575,7 +576,8 @@ def test_uncastable_type_is_a_contract_error() -> None:
     with pytest.raises(ContractError) as raised:
         stage(TABLES["crm/costs"], raw, "costs.parquet")
     assert str(raised.value) == (
-        "crm/costs (costs.parquet): column 'amount': has type Boolean, cannot be read as Float64"
+        "crm/costs (costs.parquet): column 'amount': has type Boolean, cannot be read as "
+        "Decimal(38, 4)"
     )
 
 
@@ -906,8 +908,9 @@ def test_a_period_overlapping_two_others_names_both() -> None:
     ],
 )
 def test_infinite_and_out_of_range_numbers_are_quarantined(table: str, column: str) -> None:
-    # 1e400 parses as infinity, 1e13 is at the limit (MAX_ABS_NUMBER), 9999999999999.99 just
-    # below it: rows 1-2 quarantined quoting the value as given, row 3 clean
+    # 1e400 parses as infinity (clamped to the limit in a Decimal money or rate column), 1e13
+    # is at the limit (MAX_ABS_NUMBER), 9999999999999.99 just below it: rows 1-2 quarantined
+    # quoting the value as given, row 3 clean, exactly as written (a Decimal in a Decimal column)
     raw = _csv(table, {column: "1e400"}, {column: "1e13"}, {column: "9999999999999.99"})
     if table == "product/usage":
         raw = raw.with_columns(pl.format("U{}", pl.col("_row_number")).alias("user_id"))
@@ -915,7 +918,9 @@ def test_infinite_and_out_of_range_numbers_are_quarantined(table: str, column: s
         raw = raw.with_columns(pl.format("2026-01-0{}", pl.col("_row_number")).alias("date"))
     result = validate_table(TABLES[table], raw, "source.csv")
     _check(result)
-    assert result.clean[column].to_list() == [9999999999999.99]
+    exact = isinstance(TABLES[table].dtype(column), pl.Decimal)
+    below = Decimal("9999999999999.99") if exact else 9999999999999.99
+    assert result.clean[column].to_list() == [below]
     assert _reasons(result) == {
         1: f"{column}: '1e400' is not a finite number below 1e13",
         2: f"{column}: '1e13' is not a finite number below 1e13",
@@ -999,4 +1004,63 @@ def test_rows_of_a_duplicated_account_name_the_duplicate() -> None:
         1: "account_id: account 'A12' is duplicated in crm/accounts (conflicting rows, all "
         "quarantined)",
         2: "account_id: unknown account 'A9'",
+    }
+
+
+def test_money_text_parses_to_exact_decimals_not_through_floats() -> None:
+    # 1234567890123.4567 has 17 significant digits: a float would make it ...123.4570; 0.1 and
+    # 1.5e3 are exact; 2.00005 and 2.00015 have a fifth place, rounded half to even to 4 places
+    amounts = ["1234567890123.4567", "0.1", "1.5e3", "2.00005", "2.00015"]
+    raw = _csv("billing/invoices", *({"amount": a} for a in amounts))
+    result = validate_table(TABLES["billing/invoices"], raw, "invoices.csv")
+    _check(result)
+    assert result.clean["amount"].dtype == pl.Decimal(38, 4)
+    assert result.clean["amount"].cast(pl.String).to_list() == [
+        "1234567890123.4567",
+        "0.1000",
+        "1500.0000",
+        "2.0000",
+        "2.0002",
+    ]
+
+
+def test_typed_float_money_is_read_as_its_shortest_text() -> None:
+    # parquet floats: 0.1 is 0.1000 (not 0.1000000000000000055...), 9999999999999.99 is itself
+    # (a binary cast would give 9999999999999.9904); the fx rate 1.10403512 keeps its 8 places.
+    # inf, -inf and NaN are no amount: quarantined quoting the value, as 1e400 in text is
+    raw = _csv("billing/invoices", *({} for _ in range(5))).with_columns(
+        pl.Series("amount", [0.1, 9999999999999.99, float("inf"), float("-inf"), float("nan")])
+    )
+    result = validate_table(TABLES["billing/invoices"], raw, "invoices.parquet")
+    _check(result)
+    assert result.clean["amount"].to_list() == [Decimal("0.1"), Decimal("9999999999999.99")]
+    assert _reasons(result) == {
+        3: "amount: 'inf' is not a finite number below 1e13",
+        4: "amount: '-inf' is not a finite number below 1e13",
+        5: "amount: 'NaN' is not a finite number below 1e13",
+    }
+    fx = _csv("billing/fx_rates", {}).with_columns(pl.Series("rate", [1.10403512]))
+    rates = validate_table(TABLES["billing/fx_rates"], fx, "fx_rates.parquet")
+    assert rates.clean["rate"].cast(pl.String).to_list() == ["1.10403512"]
+
+
+def test_numbers_too_large_for_a_decimal_are_out_of_range_not_unparseable() -> None:
+    # 40 nines and -1e308 do not fit Decimal(38, 4): read as beyond the limit, so the reason is
+    # the range's and quotes the value as given (not "is not a number"); -1e20 fits, and is out
+    # of range and negative
+    raw = _csv(
+        "crm/costs",
+        *(
+            {"amount": a, "month": f"2026-0{n}"}
+            for n, a in enumerate(["9" * 40, "-1e308", "-1e20", "12.5"], start=1)
+        ),
+    )
+    result = validate_table(TABLES["crm/costs"], raw, "costs.csv")
+    _check(result)
+    assert result.clean["amount"].to_list() == [Decimal("12.5")]
+    assert _reasons(result) == {
+        1: f"amount: '{'9' * 40}' is not a finite number below 1e13",
+        2: "amount: '-1e308' is not a finite number below 1e13",
+        3: "amount: '-1e20' is not a finite number below 1e13; "
+        "amount: -100000000000000000000.0 is negative",
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -110,4 +111,39 @@ def test_check_constraints_guard_grain_and_status(store_url: str) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         store.write_snapshot(run_id="r1", policy_hash="h", kpis=weekly)
     assert store.read_table("kpi_snapshots").height == 0
+    store.dispose()
+
+
+def _upgrade(engine: sa.Engine, revision: str) -> None:
+    """Migrate the store to `revision` on one connection, as MetricsStore does."""
+    config = migration_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_exact_money_migration_keeps_stored_doubles(store_url: str) -> None:
+    # A store at 0004 holds MRR as doubles: 7259403.38711312 (15 significant digits) and 0.1.
+    # 0005 makes the column exact (NUMERIC on PostgreSQL, decimal text on SQLite); both backends
+    # convert a double to its 15 significant digits, so the values read back as those decimals.
+    bare = MetricsStore(store_url, migrate=False)
+    engine = bare.engine
+    _upgrade(engine, "0004")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO account_snapshots (snapshot_date, account_id, mrr, clv) "
+                "VALUES (:day, :account, :mrr, NULL)"
+            ),
+            [
+                {"day": date(2026, 1, 31), "account": "A1", "mrr": 7259403.38711312},
+                {"day": date(2026, 1, 31), "account": "A2", "mrr": 0.1},
+            ],
+        )
+    bare.dispose()
+    store = MetricsStore(store_url)
+    assert store.read_table("account_snapshots")["mrr"].to_list() == [
+        Decimal("7259403.38711312"),
+        Decimal("0.1"),
+    ]
     store.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from polars.testing import assert_frame_equal
 
 from northstar.store import MetricsStore, normalize_url, tables
+from northstar.store.exact import EXACT_POLARS
 from tasks.kpis.frame import KPI_SCHEMA
 
 KPI_INPUT = {
@@ -629,3 +631,41 @@ def test_factor_structs_with_nan_are_refused_with_the_column_named(sqlite_url: s
     stored = store.read_table("account_snapshots")
     store.dispose()
     assert stored.is_empty()
+
+
+# Digits a double cannot hold (17 and more significant), the scale's smallest step, and a
+# float 0.1 from a Float64 frame, which is stored as 0.1 (its shortest text), not its binary
+# value 0.1000000000000000055...
+EXACT_MRR = [
+    Decimal("7259403.3871131210"),
+    Decimal("9999999999999.9999999999"),
+    Decimal("0.0000000001"),
+]
+
+
+def test_money_round_trips_digit_for_digit(store: MetricsStore) -> None:
+    day = date(2026, 3, 31)
+    accounts = pl.DataFrame(
+        {
+            "snapshot_date": [day] * 3,
+            "account_id": ["A1", "A2", "A3"],
+            "mrr": pl.Series(EXACT_MRR, dtype=EXACT_POLARS),
+            "plan": ["pro"] * 3,
+            "segment": ["SMB"] * 3,
+            "clv": pl.Series([0.1, None, 2.5]),
+        }
+    )
+    kpis = pl.DataFrame(schema=KPI_SCHEMA).with_columns(unit=pl.lit(None, pl.String))
+    store.write_snapshot(run_id="r1", policy_hash="p", kpis=kpis, accounts=accounts)
+    stored = store.read_table("account_snapshots")
+    assert stored.schema["mrr"] == EXACT_POLARS
+    assert stored["mrr"].to_list() == EXACT_MRR
+    assert stored["clv"].cast(pl.String).to_list() == ["0.1000000000", None, "2.5000000000"]
+    with store.engine.connect() as connection:
+        raw = connection.exec_driver_sql(
+            "SELECT CAST(mrr AS TEXT) FROM account_snapshots ORDER BY account_id"
+        ).scalars()
+        assert [Decimal(text) for text in raw] == EXACT_MRR
+    column = {c["name"]: c["type"] for c in sa.inspect(store.engine).get_columns("cohorts")}
+    backend = store.engine.dialect.name
+    assert isinstance(column["mrr"], sa.Text if backend == "sqlite" else sa.Numeric)

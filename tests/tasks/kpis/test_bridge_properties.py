@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,7 +62,7 @@ class History:
 
     subs: list[dict[str, Any]]
     segments: dict[str, str | None]
-    fx: list[tuple[date, str, float | None]]
+    fx: list[tuple[date, str, Decimal | None]]
     policy: Policy
     days: list[date]
     invoices: list[dict[str, Any]]
@@ -104,7 +105,8 @@ def price_period(draw: st.DrawFn, account: str, index: int) -> dict[str, Any]:
     """One price period: random dates within 2023-12 .. 2024-07, plan, trial, discount."""
     start = START + timedelta(days=draw(st.integers(-40, 200)))
     length = draw(st.one_of(st.none(), st.integers(1, 150)))
-    amount = float(draw(st.integers(0, 600))) / draw(st.sampled_from([1, 3, 7]))
+    amount = _places(Decimal(draw(st.integers(0, 600))) / draw(st.sampled_from([1, 3, 7])), 4)
+    share = Decimal(draw(st.sampled_from(["0", "0.1", "0.5", "1"])))
     trial = draw(st.one_of(st.none(), st.integers(-5, 45)))
     cancel = draw(st.one_of(st.none(), st.integers(-10, 200)))
     return {
@@ -113,7 +115,7 @@ def price_period(draw: st.DrawFn, account: str, index: int) -> dict[str, Any]:
         "plan": draw(st.sampled_from(["basic", "pro"])),
         "billing_period": draw(st.sampled_from(list(MONTHS_IN_PERIOD))),
         "amount": amount,
-        "discount": amount * draw(st.sampled_from([0.0, 0.1, 0.5, 1.0])),
+        "discount": _places(amount * share, 4),
         "currency": draw(st.sampled_from(["USD", "EUR"])),
         "start_date": start,
         "end_date": None if length is None else start + timedelta(days=length),
@@ -134,8 +136,8 @@ def invoice(draw: st.DrawFn, account: str, index: int) -> dict[str, Any]:
         "issued_at": due,
         "due_at": due,
         "paid_at": None if late is None else instant(draw, due.date() + timedelta(days=late)),
-        "amount": 10.0,
-        "tax": 1.0,
+        "amount": Decimal("10"),
+        "tax": Decimal("1"),
         "currency": "USD",
         "kind": draw(st.sampled_from(["recurring", "recurring", "one_time"])),
         "status": draw(st.sampled_from(["paid", "open", "void", "uncollectible"])),
@@ -153,8 +155,12 @@ def histories(draw: st.DrawFn) -> History:
         for j in range(draw(st.integers(0, 4)))
     ]
     fx_days = draw(st.lists(st.integers(-30, 210), min_size=1, max_size=4, unique=True))
-    fx: list[tuple[date, str, float | None]] = [
-        (START + timedelta(days=d), "EUR", draw(st.sampled_from([0.8, 1.1, 1.25, 1.5])))
+    fx: list[tuple[date, str, Decimal | None]] = [
+        (
+            START + timedelta(days=d),
+            "EUR",
+            Decimal(draw(st.sampled_from(["0.8", "1.1", "1.25", "1.5"]))),
+        )
         for d in fx_days
     ]
     fx.append((date(2024, 3, 3), "GBP", None))
@@ -203,12 +209,18 @@ def suspended(h: History, account: str, day: date) -> bool:
     return False
 
 
-def oracle_accounts(h: History, day: date) -> dict[str, float]:
-    """Account MRR > 0 on `day`, the definitions spelled out in plain Python."""
+def _places(value: Decimal, places: int) -> Decimal:
+    """`value` rounded half to even to `places` decimals, as polars rounds a Decimal."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def oracle_accounts(h: History, day: date) -> dict[str, Decimal]:
+    """Account MRR > 0 on `day`, the definitions spelled out in plain Python, exactly: each
+    period's MRR (price / months, then x rate) rounded to 10 places, then summed."""
     known = sorted((d, r) for d, c, r in h.fx if c == "EUR" and r is not None)
     before = [r for d, r in known if d <= day]
     eur = before[-1] if before else known[0][1]
-    per_account: dict[str, float] = {}
+    per_account: dict[str, Decimal] = {}
     for s in h.subs:
         begin = s["start_date"]
         if h.policy.exclude_trials and s["trial_end"] is not None:
@@ -221,16 +233,17 @@ def oracle_accounts(h: History, day: date) -> dict[str, float]:
             end = cancel_day if end is None else min(end, cancel_day)
         if not (begin <= day and (end is None or day < end)):
             continue
-        price = s["amount"] - (s["discount"] if h.policy.discounts_reduce_mrr else 0.0)
-        rate = eur if s["currency"] == "EUR" else 1.0
-        mrr = price / MONTHS_IN_PERIOD[s["billing_period"]] * rate
-        per_account[s["account_id"]] = per_account.get(s["account_id"], 0.0) + mrr
-    return {a: v for a, v in per_account.items() if v > 1e-9 and not suspended(h, a, day)}
+        price = s["amount"] - (s["discount"] if h.policy.discounts_reduce_mrr else 0)
+        rate = eur if s["currency"] == "EUR" else 1
+        native = _places(price / MONTHS_IN_PERIOD[s["billing_period"]], 10)
+        mrr = _places(native * rate, 10)
+        per_account[s["account_id"]] = per_account.get(s["account_id"], Decimal(0)) + mrr
+    return {a: v for a, v in per_account.items() if v > 0 and not suspended(h, a, day)}
 
 
 def oracle_mrr(h: History, day: date) -> float:
-    """Company MRR on `day`."""
-    return sum(oracle_accounts(h, day).values())
+    """Company MRR on `day`: the float nearest the exact sum, as a KPI row stores it."""
+    return float(sum(oracle_accounts(h, day).values(), Decimal(0)))
 
 
 def oracle_first_paid(h: History) -> dict[str, date]:
@@ -290,19 +303,17 @@ def test_bridge_and_rate_bounds_hold(h: History) -> None:
             )
 
     for month in MONTHS:
-        assert rev[(month, "month", "all", "mrr")][0] == pytest.approx(
-            oracle_mrr(h, month_end(month)), abs=TOL
-        )
+        assert rev[(month, "month", "all", "mrr")][0] == oracle_mrr(h, month_end(month))
     for day in h.days:
-        assert rev[(day, "day", "all", "mrr")][0] == pytest.approx(oracle_mrr(h, day), abs=TOL)
+        assert rev[(day, "day", "all", "mrr")][0] == oracle_mrr(h, day)
 
     scan = pl.LazyFrame({"date": SCAN}, schema={"date": pl.Date})
     daily = account_mrr(inputs, scan, h.policy).collect()
-    by_day: dict[date, dict[str, float]] = {}
+    by_day: dict[date, dict[str, Decimal]] = {}
     for account, day, mrr in daily.iter_rows():
         by_day.setdefault(day, {})[account] = mrr
     for day in SCAN:
-        assert by_day.get(day, {}) == pytest.approx(oracle_accounts(h, day), abs=TOL), day
+        assert by_day.get(day, {}) == oracle_accounts(h, day), day
 
     assert inputs.subscriptions is not None
     first_paid = first_paid_dates(

@@ -381,3 +381,51 @@ def test_without_active_accounts_there_is_nothing_to_score() -> None:
     labels = segment_labels(ACCOUNTS, [])
     health = account_health(inputs, periods, POLICY, MODEL)
     assert health_kpis(inputs, periods, POLICY, labels, health=health).collect().is_empty()
+
+
+def test_a_score_of_exactly_40_is_yellow_not_red() -> None:
+    # C with an NPS of 8 on 03-01 (within 180 days), under six factors of the default bands with
+    # weights summing to 0.70: raw -> score x weight = contribution
+    #   nps 8 -> 70 x 0.05 = 3.5; urgent_tickets 1 -> 50 x 0.05 = 2.5;
+    #   sla_breaches 0 -> 100 x 0.15 = 15; late_invoices 2 -> 0 x 0.20 = 0;
+    #   mrr_trend 0 -> 70 x 0.10 = 7; days_since_login 90 (capped) -> 0 x 0.15 = 0.
+    # 28 / 0.70 = 40, which red_below = 40 puts in yellow. In floats the weights sum to
+    # 0.7000000000000001 and the normalised contributions to 39.99999999999999 (red);
+    # rounded to SCORE_DECIMALS (6) places the score is 40.0.
+    weights = {
+        "nps": 0.05,
+        "urgent_tickets": 0.05,
+        "sla_breaches": 0.15,
+        "late_invoices": 0.20,
+        "mrr_trend": 0.10,
+        "days_since_login": 0.15,
+    }
+    model = HealthModel(
+        factors=[
+            f.model_copy(update={"weight": weights[f.name]})
+            for f in MODEL.factors
+            if f.name in weights
+        ]
+    )
+    nps = pl.LazyFrame(
+        {
+            "response_id": ["r8"],
+            "account_id": ["C"],
+            "survey_type": ["nps"],
+            "score": [8],
+            "responded_at": [ts("2025-03-01 12:00")],
+        }
+    )
+    rows = scores(replace(INPUTS, surveys=pl.concat([SURVEYS, nps])), model)
+    factors = json.loads(rows["C"]["health_factors"])
+    assert {name: f["score"] for name, f in factors.items()} == {
+        "nps": 70.0,
+        "urgent_tickets": 50.0,
+        "sla_breaches": 100.0,
+        "late_invoices": 0.0,
+        "mrr_trend": 70.0,
+        "days_since_login": 0.0,
+    }
+    assert rows["C"]["health_score"] == 40.0
+    assert rows["C"]["health_band"] == "yellow"
+    assert rows["C"]["churn_risk"] == 0.6
