@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError
 
 from northstar.adapters.mapping import TableMapping, mapping_adapter
-from northstar.adapters.registry import SYSTEMS, adapter_for
+from northstar.adapters.registry import KNOWN_SYSTEMS, adapter_for
 from northstar.sources.adapted import AdaptedSource, System, configure
 from northstar.sources.base import ROW_NUMBER, RawTable, Source, SourceError, UnreadableTable
 from northstar.sources.folder import FolderSource
@@ -48,8 +48,8 @@ def split_systems(spec: str) -> tuple[str, dict[str, str]]:
         return spec, {}
     location, _, query = spec[len(SYNCED) :].partition("?")
     params = parse_qsl(query, keep_blank_values=True)
-    systems = {k: v or k for k, v in params if k in SYSTEMS}
-    rest = [(k, v) for k, v in params if k not in SYSTEMS]
+    systems = {k: v or k for k, v in params if k in KNOWN_SYSTEMS}
+    rest = [(k, v) for k, v in params if k not in KNOWN_SYSTEMS]
     return (f"{location}?{urlencode(rest)}" if rest else location), systems
 
 
@@ -61,9 +61,13 @@ def configured_systems(
     """The systems of a source: named in its spec or `[systems]` (settings merged), then the
     `[[mappings]]` in their order."""
     names = dict.fromkeys([*spec_systems, *systems])
+    try:
+        adapters = [adapter_for(name) for name in names]
+    except ValueError as err:
+        raise SourceError(str(err)) from err
     found = [
-        configure(adapter_for(name), {**systems.get(name, {}), **_schema(spec_systems, name)})
-        for name in names
+        configure(adapter, {**systems.get(name, {}), **_schema(spec_systems, name)})
+        for name, adapter in zip(names, adapters, strict=True)
     ]
     return found + [System(mapping_adapter(m), m, m.source.split("/")[0]) for m in mappings]
 

@@ -137,3 +137,10 @@ def test_sources_check_reports_raw_tables_fills_and_what_is_missing(
     result = CliRunner().invoke(app, ["sources", "check", *args], env={"COLUMNS": "120"})
     assert result.exit_code == 3
     assert "missing: crm/accounts" in result.stderr
+
+
+def test_a_system_without_an_adapter_is_refused_by_name(tmp_path: Path) -> None:
+    from northstar.sources import SourceError
+
+    with pytest.raises(SourceError, match="no adapter for system 'stripe'"):
+        open_source(f"fivetran+{tmp_path}?stripe=stripe")
