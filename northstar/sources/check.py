@@ -64,8 +64,9 @@ def _rows(source: Source, table: str) -> int | None:
 def _filled(source: AdaptedSource, table: str) -> TableCount:
     """Rows a system's adapter gives contract `table`, and how many it flags."""
     frame = source.adapted_table(table)
-    flagged = pl.col(PROBLEM).is_not_null().sum() if PROBLEM in frame.collect_schema() else 0
-    counts = frame.select(pl.len().alias("rows"), pl.lit(flagged).alias("flagged")).collect()
+    has_problems = PROBLEM in frame.collect_schema()
+    flagged = pl.col(PROBLEM).is_not_null().sum() if has_problems else pl.lit(0)
+    counts = frame.select(pl.len().alias("rows"), flagged.alias("flagged")).collect()
     return TableCount(table, counts["rows"].item(), counts["flagged"].item())
 
 

@@ -144,3 +144,40 @@ def test_a_system_without_an_adapter_is_refused_by_name(tmp_path: Path) -> None:
 
     with pytest.raises(SourceError, match="no adapter for system 'stripe'"):
         open_source(f"fivetran+{tmp_path}?stripe=stripe")
+
+
+def test_zendesk_tables_give_tickets_linked_to_crm_accounts(
+    tmp_path: Path, sqlite_url: str, write_csv_source: WriteSource
+) -> None:
+    from tests.northstar.adapters.test_zendesk import RAW
+
+    # CRM: A1 only. org_1 names A1 as its external_id: its tickets 101 and 106 link to A1.
+    # org_2 names nothing and no CRM account has its domain: ticket 102 is quarantined as
+    # unlinked; 103 has no organization; 106's channel is unknown. 104 and 105 are deleted.
+    source = write_csv_source(tmp_path / "src", {"crm/accounts": ACCOUNTS})
+    (source / "zendesk").mkdir()
+    for name, frame in RAW.items():
+        frame.collect().write_parquet(source / f"{name}.parquet")
+    spec = f"fivetran+{source}?zendesk=zendesk"
+    result = CliRunner().invoke(app, ["sources", "check", "--source", spec], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "account links: 1 of 2 linked (1 by hint); 1 unlinked" in result.stdout
+    args = ["--date", "2025-03-31", "--source", spec, "--store", sqlite_url]
+    result = CliRunner().invoke(app, ["run", "daily", *args])
+    assert result.exit_code == 0, result.output
+    store = MetricsStore(sqlite_url)
+    quarantine = store.read_table("quarantine")
+    runs = store.read_table("runs")
+    store.dispose()
+    tickets = quarantine.filter(pl.col("table_name") == "helpdesk/tickets")
+    reasons = {
+        json.loads(r)["_external_id"]: why for r, why in tickets.select("row", "reasons").rows()
+    }
+    assert reasons["103"] == "account_id: missing value; no organization"
+    assert reasons["106"] == "channel: missing value; unknown channel 'carrier_pigeon'"
+    assert "zendesk organization 'org_2': no CRM account links to it" in reasons["102"]
+    assert set(reasons) == {"102", "103", "106"}
+    counts = json.loads(runs["tables"][0])["helpdesk/tickets"]
+    # read = loaded + quarantined: 101 loads (A1's), 102, 103 and 106 are quarantined
+    assert (counts["read"], counts["loaded"], counts["quarantined"]) == (4, 1, 3)
+    assert "zendesk adapter (zendesk/ticket," in counts["origin"]
