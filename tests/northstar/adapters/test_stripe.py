@@ -355,8 +355,9 @@ def test_test_mode_objects_are_not_input() -> None:
         "start_date": ts("2025-01-01"),
         "livemode": False,
     }
-    lines = monthly("sub_1", ["2025-01"], 10) + [
-        line("sub_t", "2025-01-01", "2025-02-01", 99, livemode=False)
+    lines = [
+        *monthly("sub_1", ["2025-01"], 10),
+        line("sub_t", "2025-01-01", "2025-02-01", 99, livemode=False),
     ]
     customers = [
         {"id": "cus_1", "created": ts("2024-12-01"), "livemode": True},
@@ -440,8 +441,9 @@ def test_an_invoice_mixing_kinds_is_split_tax_in_proportion() -> None:
 def test_metered_items_are_never_mrr_and_bill_usage_invoices() -> None:
     # 10 pro seats ($290.00) plus a metered item: its line (1500 events x 2 cents = $30.00) is a
     # usage invoice of its own; the price period stays $290.00.
-    lines = monthly("sub_1", ["2025-01", "2025-02"], 10) + [
-        line("sub_1", "2025-01-01", "2025-02-01", 1500, "price_metered", invoice="in_usage")
+    lines = [
+        *monthly("sub_1", ["2025-01", "2025-02"], 10),
+        line("sub_1", "2025-01-01", "2025-02-01", 1500, "price_metered", invoice="in_usage"),
     ]
     raw = stripe_raw([ACTIVE], lines, [item("sub_1", 10), item("sub_1", 0, "price_metered")])
     assert periods(raw) == [
@@ -458,3 +460,244 @@ def test_one_time_invoice_items_are_one_time_invoices() -> None:
     assert got.select("invoice_id", "kind", "amount").rows() == [
         ("in_setup", "one_time", dec("750"))
     ]
+
+
+# -- coupons -------------------------------------------------------------------------------------
+
+
+def coupon(cid: str, duration: str, **kw: Any) -> Row:
+    """A coupon: percent_off or amount_off (minor units of `currency`)."""
+    return {"id": cid, "duration": duration, "livemode": True, **kw}
+
+
+def discount(coupon_id: str, start: str, end: str | None = None, **kw: Any) -> Row:
+    """A discount of sub_1 (or of the customer, with subscription_id None)."""
+    row = {"id": f"di_{coupon_id}", "coupon_id": coupon_id, "customer_id": "cus_1",
+           "subscription_id": "sub_1", "start": ts(start), "end": ts(end) if end else None}  # fmt: skip
+    return {**row, **kw}
+
+
+THREE_MONTHS = monthly("sub_1", ["2025-01", "2025-02", "2025-03"], 10)
+
+
+def test_a_forever_percent_coupon_discounts_every_period() -> None:
+    # 15 % of $290.00 = $43.50 per month, from Jan 1, open.
+    raw = stripe_raw([ACTIVE], THREE_MONTHS, [item("sub_1", 10)],
+                     coupons=[coupon("c15", "forever", percent_off=15.0)],
+                     discounts=[discount("c15", "2025-01-01")])  # fmt: skip
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), OPEN, dec("290"), dec("43.5"), "pro", "month", 1)
+    ]
+
+
+def test_a_repeating_amount_coupon_splits_the_period_where_it_ends() -> None:
+    # $50.00 off for 2 months from Jan 1: [Jan 1, Mar 1) discount 50, then none.
+    raw = stripe_raw([ACTIVE], THREE_MONTHS, [item("sub_1", 10)],
+                     coupons=[coupon("c50", "repeating", amount_off=5000, currency="usd",
+                                     duration_in_months=2)],
+                     discounts=[discount("c50", "2025-01-01")])  # fmt: skip
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), d("2025-03-01"), dec("290"), dec("50"), "pro", "month", 1),
+        ("sub_1", d("2025-03-01"), OPEN, dec("290"), dec("0"), "pro", "month", 1),
+    ]
+
+
+def test_a_once_coupon_covers_the_first_billing_period_after_it_starts() -> None:
+    # 20 % once, applied Jan 15 (inside January): it discounts the next invoice, February's:
+    # [Feb 1, Mar 1) discount 20 % x 290 = $58.00; January and March none.
+    raw = stripe_raw([ACTIVE], THREE_MONTHS, [item("sub_1", 10)],
+                     coupons=[coupon("c20", "once", percent_off=20.0)],
+                     discounts=[discount("c20", "2025-01-15")])  # fmt: skip
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), d("2025-02-01"), dec("290"), dec("0"), "pro", "month", 1),
+        ("sub_1", d("2025-02-01"), d("2025-03-01"), dec("290"), dec("58"), "pro", "month", 1),
+        ("sub_1", d("2025-03-01"), OPEN, dec("290"), dec("0"), "pro", "month", 1),
+    ]
+
+
+def test_a_new_discount_replaces_the_previous_one_and_customer_discounts_apply() -> None:
+    # The customer's 10 % forever (no subscription id) from Jan 1; the subscription's own $20.00
+    # forever from Feb 1 replaces it: Jan discount 29.00, from Feb 20.00.
+    raw = stripe_raw([ACTIVE], THREE_MONTHS, [item("sub_1", 10)],
+                     coupons=[coupon("c10", "forever", percent_off=10.0),
+                              coupon("c20usd", "forever", amount_off=2000, currency="usd")],
+                     discounts=[discount("c10", "2025-01-01", subscription_id=None),
+                                discount("c20usd", "2025-02-01")])  # fmt: skip
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), d("2025-02-01"), dec("290"), dec("29"), "pro", "month", 1),
+        ("sub_1", d("2025-02-01"), OPEN, dec("290"), dec("20"), "pro", "month", 1),
+    ]
+
+
+def test_a_coupon_in_another_currency_is_quarantined() -> None:
+    # EUR 20.00 off a USD subscription: Stripe would refuse it; the period says why.
+    raw = stripe_raw([ACTIVE], THREE_MONTHS, [item("sub_1", 10)],
+                     coupons=[coupon("ceur", "forever", amount_off=2000, currency="eur")],
+                     discounts=[discount("ceur", "2025-01-01")])  # fmt: skip
+    got = adapt(raw)["billing/subscriptions"].collect()
+    assert got[PROBLEM].to_list() == ["coupon 'ceur' is in EUR, the subscription in USD"]
+
+
+# -- trials, pauses, intervals -------------------------------------------------------------------
+
+TRIAL = {"id": "sub_1", "start_date": ts("2025-01-01"), "trial_start": ts("2025-01-01"),
+         "trial_end": ts("2025-01-15")}  # fmt: skip
+TRIAL_LINE = line("sub_1", "2025-01-01", "2025-01-15", 5, amount=0)
+
+
+def test_a_trialing_subscription_has_its_price_and_trial_end() -> None:
+    # 5 pro seats in trial until Jan 15: Stripe bills $0 for the trial, but the period holds
+    # the price, 5 x $29 = $145.00, open, trial_end Jan 15. The $0 trial invoice bills nothing
+    # (no invoice row) unless zero_total_invoices is on.
+    raw = stripe_raw([{**TRIAL, "status": "trialing"}], [TRIAL_LINE], [item("sub_1", 5)])
+    got = adapt(raw)["billing/subscriptions"].collect()
+    assert got.select("start_date", "end_date", "amount", "trial_end").rows() == [
+        (d("2025-01-01"), None, dec("145"), d("2025-01-15"))
+    ]
+    assert adapt(raw)["billing/invoices"].collect().height == 0
+    with_zero = adapt(raw, StripeOptions(zero_total_invoices=True))["billing/invoices"]
+    assert with_zero.collect().select("amount", "kind").rows() == [(dec("0"), "recurring")]
+
+
+def test_a_converted_trial_merges_with_its_first_paid_period() -> None:
+    # Trial [Jan 1, Jan 15) then paid [Jan 15, Feb 15) at the same 5 seats: one period from
+    # Jan 1, trial_end Jan 15.
+    lines = [TRIAL_LINE, line("sub_1", "2025-01-15", "2025-02-15", 5)]
+    raw = stripe_raw([{**TRIAL, "status": "active"}], lines, [item("sub_1", 5)])
+    got = adapt(raw)["billing/subscriptions"].collect()
+    assert got.select("start_date", "end_date", "amount", "trial_end").rows() == [
+        (d("2025-01-01"), None, dec("145"), d("2025-01-15"))
+    ]
+
+
+def test_a_lapsed_trial_ends_at_trial_end_without_cancelled_at() -> None:
+    # Stripe cancelled it itself at trial end (canceled_at = ended_at = trial_end): the period
+    # is [Jan 1, Jan 15) and nobody asked to cancel, so cancelled_at is NULL.
+    sub = {
+        **TRIAL,
+        "status": "canceled",
+        "canceled_at": ts("2025-01-15"),
+        "ended_at": ts("2025-01-15"),
+    }
+    got = adapt(stripe_raw([sub], [TRIAL_LINE]))["billing/subscriptions"].collect()
+    assert got.select("start_date", "end_date", "trial_end", "cancelled_at").rows() == [
+        (d("2025-01-01"), d("2025-01-15"), d("2025-01-15"), None)
+    ]
+
+
+PAUSED = {**ACTIVE, "pause_collection_behavior": "void", "current_period_start": ts("2025-03-01"),
+          "pause_collection_resumes_at": ts("2025-05-01")}  # fmt: skip
+
+
+def test_a_paused_subscription_has_no_mrr_while_paused_by_default() -> None:
+    # Paused (void) from the current period (Mar 1) until May 1: $290.00 [Jan 1, Mar 1), then a
+    # new period from the resume, May 1, open. With keeps_mrr: one open period.
+    raw = stripe_raw([PAUSED], THREE_MONTHS, [item("sub_1", 10)])
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), d("2025-03-01"), dec("290"), dec("0"), "pro", "month", 1),
+        ("sub_1", d("2025-05-01"), OPEN, dec("290"), dec("0"), "pro", "month", 1),
+    ]
+    assert periods(raw, StripeOptions(paused="keeps_mrr")) == [
+        ("sub_1", d("2025-01-01"), OPEN, dec("290"), dec("0"), "pro", "month", 1)
+    ]
+
+
+def test_subscription_history_gives_the_active_row_and_dates_past_pauses() -> None:
+    # History: active from Jan 1, paused on Feb 10, resumed on Mar 20 (the active row). MRR
+    # $290.00 [Jan 1, Feb 10) and [Mar 20, open).
+    rows = [
+        {**ACTIVE, "_fivetran_start": ts("2025-01-01"), "_fivetran_active": False},
+        {**ACTIVE, "_fivetran_start": ts("2025-02-10"), "_fivetran_active": False,
+         "pause_collection_behavior": "void"},
+        {**ACTIVE, "_fivetran_start": ts("2025-03-20"), "_fivetran_active": True},
+    ]  # fmt: skip
+    raw = stripe_raw(rows, THREE_MONTHS, [item("sub_1", 10)], history=True)
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), d("2025-02-10"), dec("290"), dec("0"), "pro", "month", 1),
+        ("sub_1", d("2025-03-20"), OPEN, dec("290"), dec("0"), "pro", "month", 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("interval", "count", "period"),
+    [("month", 3, ("quarter", 1)), ("month", 1, ("month", 1)), ("year", 1, ("year", 1)),
+     ("month", 6, ("month", 6)), ("week", 2, ("week", 2)), ("day", 30, ("day", 30))],
+)  # fmt: skip
+def test_billing_intervals_as_unit_and_count(interval: str, count: int, period: tuple) -> None:
+    # The price's interval x count, in canonical form: month x 3 is a quarter.
+    prices = [price("price_x", "x", 1000, interval, count)]
+    lines = [line("sub_1", "2025-01-01", "2025-02-01", 1, "price_x", amount=1000)]
+    got = adapt(stripe_raw([ACTIVE], lines, [item("sub_1", 1, "price_x")], prices=prices))
+    assert got["billing/subscriptions"].collect().select(
+        "billing_period", "interval_count"
+    ).rows() == [period]
+
+
+def test_legacy_plans_work_like_prices() -> None:
+    # Older accounts: stripe/plan (amount, interval, usage_type) and plan_id on lines and items.
+    plan = {"id": "plan_old", "product_id": "prod_pro", "currency": "usd", "amount": 2000,
+            "interval": "month", "interval_count": 1, "usage_type": "licensed", "livemode": True}  # fmt: skip
+    raw = stripe_raw([ACTIVE], [], prices=[])
+    ln = {**line("sub_1", "2025-01-01", "2025-02-01", 3, None, amount=6000), "plan_id": "plan_old"}
+    raw["stripe/invoice_line_item"] = frame([ln], LINE)
+    raw["stripe/invoice"] = frame([{"id": ln["invoice_id"], "customer_id": "cus_1",
+                                    "created": ts("2025-01-01"), "currency": "usd",
+                                    "status": "paid", "total": 6000}], INVOICE)  # fmt: skip
+    raw["stripe/subscription_item"] = frame(
+        [{"id": "si_1", "subscription_id": "sub_1", "plan_id": "plan_old", "quantity": 3}], ITEM
+    )
+    raw["stripe/plan"] = frame([plan], PLAN)
+    raw["stripe/product"] = frame([{"id": "prod_pro", "name": "pro"}], PRODUCT)
+    del raw["stripe/price"]
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), OPEN, dec("60"), dec("0"), "pro", "month", 1)
+    ]
+
+
+def test_a_line_of_an_unknown_price_is_quarantined_not_dropped() -> None:
+    # price_gone is in no price table: the period is there, with the reason.
+    lines = [line("sub_1", "2025-01-01", "2025-02-01", 1, "price_gone", amount=1234)]
+    got = adapt(stripe_raw([ACTIVE], lines))["billing/subscriptions"].collect()
+    assert got.select("amount", PROBLEM).rows() == [
+        (dec("12.34"), "price 'price_gone' is not in stripe/price or stripe/plan")
+    ]
+
+
+# -- customers -----------------------------------------------------------------------------------
+
+CUSTOMERS = [
+    {"id": "cus_1", "created": ts("2024-12-01"), "email": "Jane.Doe@Acme.IO",
+     "metadata": '{"crm_id": "A0000001", "tier": "SMB"}', "name": "Jane Doe", "livemode": True},
+    {"id": "cus_2", "created": ts("2024-12-02"), "email": None, "metadata": "{}",
+     "name": "Bob", "livemode": True},
+]  # fmt: skip
+
+
+def test_links_carry_the_crm_id_key_and_only_the_email_domain() -> None:
+    # crm_id from metadata; the domain part of the email, lower case; never the email itself.
+    links = adapt(stripe_raw([ACTIVE], customers=CUSTOMERS))[LINKS].collect()
+    assert links.rows() == [("cus_1", "A0000001", "acme.io"), ("cus_2", None, None)]
+    other = adapt(
+        stripe_raw([ACTIVE], customers=CUSTOMERS), StripeOptions(crm_id_metadata_key="tier")
+    )
+    assert other[LINKS].collect()["account_hint"].to_list() == ["SMB", None]
+
+
+def test_accounts_from_customers_only_when_asked_and_without_names() -> None:
+    raw = stripe_raw([ACTIVE], customers=CUSTOMERS)
+    assert "crm/accounts" not in adapt(raw)
+    opts = StripeOptions(accounts_from_customers=True, segment_metadata_key="tier")
+    got = adapt(raw, opts)["crm/accounts"].collect()
+    assert got.select("account_id", "name", "created_at", "segment", EXTERNAL_ID).rows() == [
+        ("cus_1", None, ts("2024-12-01"), "SMB", "cus_1"),
+        ("cus_2", None, ts("2024-12-02"), None, "cus_2"),
+    ]
+    named = adapt(raw, StripeOptions(accounts_from_customers=True, customer_names=True))
+    assert named["crm/accounts"].collect()["name"].to_list() == ["Jane Doe", "Bob"]
+
+
+def test_the_adapter_declares_its_tables() -> None:
+    names = {t.name for t in ADAPTER.reads}
+    assert {"stripe/invoice_line_item", "stripe/subscription_history", "stripe/plan"} <= names
+    assert ADAPTER.fills == ("billing/subscriptions", "billing/invoices", "crm/accounts")
+    assert ADAPTER.options().paused == "no_mrr"
