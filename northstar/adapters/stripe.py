@@ -286,18 +286,23 @@ def _is_licensed() -> pl.Expr:
 ATTRS = ("plan", "currency", "interval", "interval_count", "problem")
 
 
+def _summed(item: str) -> list[pl.Expr]:
+    """Aggregations of contributions: their sum, the largest one's attributes and item."""
+    largest = pl.col("list_minor").arg_max()
+    return [
+        pl.col("list_minor").sum().alias("delta"),
+        *(pl.col(a).get(largest).alias(a) for a in ATTRS if a != "problem"),
+        pl.col("problem").drop_nulls().first(),
+        pl.col(item).get(largest).alias("top_item"),
+        pl.col("list_minor").max().alias("top_list"),
+    ]
+
+
 def _periods(lines: pl.LazyFrame) -> pl.LazyFrame:
     """Per subscription and billing period, its licensed recurring lines summed (no prorations);
     plan, currency and interval from the largest line."""
     regular = lines.filter(~pl.col("proration") & _is_licensed() & pl.col("sub").is_not_null())
-    largest = pl.col("list_minor").arg_max()
-    return regular.group_by("sub", "start", "end").agg(
-        pl.col("list_minor").sum().alias("delta"),
-        *(pl.col(a).get(largest).alias(a) for a in ATTRS if a != "problem"),
-        pl.col("problem").drop_nulls().first(),
-        pl.col("item").get(largest).alias("top_item"),
-        pl.col("list_minor").max().alias("top_list"),
-    )
+    return regular.group_by("sub", "start", "end").agg(_summed("item"))
 
 
 def _prorations(lines: pl.LazyFrame) -> pl.LazyFrame:
@@ -327,14 +332,7 @@ def _live_items(raw: RawTables, prices: pl.LazyFrame, subs: pl.LazyFrame) -> pl.
         _price_problem().alias("problem"),
         (pl.col("unit_amount").fill_null(0) * pl.col("quantity").fill_null(1)).alias("list_minor"),
     ).filter(_is_licensed())
-    largest = pl.col("list_minor").arg_max()
-    summed = priced.group_by(pl.col("subscription_id").alias("sub")).agg(
-        pl.col("list_minor").sum().alias("delta"),
-        *(pl.col(a).get(largest).alias(a) for a in ATTRS if a != "problem"),
-        pl.col("problem").drop_nulls().first(),
-        pl.col("id").get(largest).alias("top_item"),
-        pl.col("list_minor").max().alias("top_list"),
-    )
+    summed = priced.group_by(pl.col("subscription_id").alias("sub")).agg(_summed("id"))
     return summed.join(subs.filter(pl.col("live")).select("sub", "live_from", "sub_end"), on="sub")
 
 
@@ -529,6 +527,13 @@ def _segments(events: pl.LazyFrame) -> pl.LazyFrame:
     ).filter(pl.col("end").is_not_null() & (pl.col("cover") > 0))
 
 
+def _latest(spans: pl.LazyFrame, starts: pl.LazyFrame, on: str) -> pl.LazyFrame:
+    """Each span with the subscription's latest row of `starts` beginning on or before it."""
+    return spans.sort("start").join_asof(
+        starts.sort(on), left_on="start", right_on=on, by="sub", check_sortedness=False
+    )
+
+
 def _with_attributes(
     segments: pl.LazyFrame, sources: pl.LazyFrame, prorations: pl.LazyFrame
 ) -> pl.LazyFrame:
@@ -550,23 +555,7 @@ def _with_attributes(
             *(pl.col(a).alias(f"p_{a}") for a in ATTRS),
         )
     )
-    joined = (
-        segments.sort("start")
-        .join_asof(
-            regular.sort("r_start"),
-            left_on="start",
-            right_on="r_start",
-            by="sub",
-            check_sortedness=False,
-        )
-        .join_asof(
-            charges.sort("p_start"),
-            left_on="start",
-            right_on="p_start",
-            by="sub",
-            check_sortedness=False,
-        )
-    )
+    joined = _latest(_latest(segments, regular, "r_start"), charges, "p_start")
     override = (
         (pl.col("start") < pl.col("p_end"))
         & (pl.col("p_start") >= pl.col("r_start"))
@@ -583,14 +572,7 @@ def _within(segments: pl.LazyFrame, windows: pl.LazyFrame, prefix: str) -> pl.La
     renamed = windows.rename(
         {c: f"{prefix}{c}" for c in windows.collect_schema().names() if c != "sub"}
     )
-    joined = segments.sort("start").join_asof(
-        renamed.sort(f"{prefix}start"),
-        left_on="start",
-        right_on=f"{prefix}start",
-        by="sub",
-        check_sortedness=False,
-    )
-    return joined.with_columns(
+    return _latest(segments, renamed, f"{prefix}start").with_columns(
         (pl.col("start") < pl.col(f"{prefix}end")).fill_null(False).alias(f"{prefix}in")
     )
 

@@ -211,6 +211,13 @@ def dec(text: str) -> Decimal:
 
 
 ACTIVE = {"id": "sub_1", "status": "active", "start_date": ts("2025-01-01")}
+THREE_MONTHS = monthly("sub_1", ["2025-01", "2025-02", "2025-03"], 10)
+
+
+def ends(sub: Row, lines: Sequence[Row] = THREE_MONTHS) -> list[tuple]:
+    """(start_date, end_date, cancelled_at) of a subscription with one live 10-seat item."""
+    got = adapt(stripe_raw([sub], lines, [item("sub_1", 10)]))["billing/subscriptions"]
+    return got.collect().select("start_date", "end_date", "cancelled_at").rows()
 
 
 # -- the core: periods from lines --------------------------------------------------------------
@@ -298,13 +305,7 @@ def test_cancellation_at_period_end_keeps_mrr_until_ended_at() -> None:
     # runs [Jan 1, Apr 1) and that period carries cancelled_at = the request.
     sub = {**ACTIVE, "status": "canceled", "cancel_at_period_end": True,
            "canceled_at": ts("2025-02-10T14:30:00"), "ended_at": ts("2025-04-01")}  # fmt: skip
-    raw = stripe_raw(
-        [sub], monthly("sub_1", ["2025-01", "2025-02", "2025-03"], 10), [item("sub_1", 10)]
-    )
-    got = adapt(raw)["billing/subscriptions"].collect()
-    assert got.select("start_date", "end_date", "cancelled_at").rows() == [
-        (d("2025-01-01"), d("2025-04-01"), ts("2025-02-10T14:30:00"))
-    ]
+    assert ends(sub) == [(d("2025-01-01"), d("2025-04-01"), ts("2025-02-10T14:30:00"))]
 
 
 def test_a_scheduled_cancellation_of_a_live_subscription_ends_at_the_period_end() -> None:
@@ -312,13 +313,7 @@ def test_a_scheduled_cancellation_of_a_live_subscription_ends_at_the_period_end(
     # (Apr 1), the live item does not extend it.
     sub = {**ACTIVE, "cancel_at_period_end": True, "canceled_at": ts("2025-03-05T09:00:00"),
            "current_period_start": ts("2025-03-01"), "current_period_end": ts("2025-04-01")}  # fmt: skip
-    raw = stripe_raw(
-        [sub], monthly("sub_1", ["2025-01", "2025-02", "2025-03"], 10), [item("sub_1", 10)]
-    )
-    got = adapt(raw)["billing/subscriptions"].collect()
-    assert got.select("start_date", "end_date", "cancelled_at").rows() == [
-        (d("2025-01-01"), d("2025-04-01"), ts("2025-03-05T09:00:00"))
-    ]
+    assert ends(sub) == [(d("2025-01-01"), d("2025-04-01"), ts("2025-03-05T09:00:00"))]
 
 
 def test_an_immediate_cancellation_ends_the_period_at_canceled_at() -> None:
@@ -475,9 +470,6 @@ def discount(coupon_id: str, start: str, end: str | None = None, **kw: Any) -> R
     row = {"id": f"di_{coupon_id}", "coupon_id": coupon_id, "customer_id": "cus_1",
            "subscription_id": "sub_1", "start": ts(start), "end": ts(end) if end else None}  # fmt: skip
     return {**row, **kw}
-
-
-THREE_MONTHS = monthly("sub_1", ["2025-01", "2025-02", "2025-03"], 10)
 
 
 def test_a_forever_percent_coupon_discounts_every_period() -> None:
