@@ -695,6 +695,23 @@ def test_the_adapter_declares_its_tables() -> None:
     assert ADAPTER.options().paused == "no_mrr"
 
 
+def test_a_sync_read_as_text_gives_the_same_rows() -> None:
+    # A folder of CSV files hands every column over as text (instants with a Z, booleans as
+    # true/false, integers as digits): the adapter casts them and finds the same period.
+    raw = stripe_raw([ACTIVE], THREE_MONTHS, [item("sub_1", 10)])
+    as_text = {
+        name: table.with_columns(
+            pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            pl.exclude(pl.Datetime).cast(pl.String),
+        )
+        for name, table in raw.items()
+    }
+    assert periods(as_text) == periods(raw)
+    assert periods(raw) == [
+        ("sub_1", d("2025-01-01"), OPEN, dec("290"), dec("0"), "pro", "month", 1)
+    ]
+
+
 # -- round trip: native company -> Stripe tables -> adapter -> the same contract rows ------------
 
 
