@@ -359,6 +359,7 @@ def _subscription_frame(raw: RawTables, lines: pl.LazyFrame, opts: StripeOptions
     )
     return subs.join(invoiced, left_on="id", right_on="sub", how="left").select(
         pl.col("id").alias("sub"),
+        pl.lit(True).alias("known"),
         pl.col("customer_id").alias("account_id"),
         _day(end, tz).fill_null(OPEN_END).alias("sub_end"),
         end.alias("ended"),
@@ -622,8 +623,10 @@ def _subscriptions_table(
     """billing/subscriptions: price periods rebuilt from invoice lines, prorations, live items,
     clipped at the subscription's end and pauses, split by discounts, then merged."""
     subs = _subscription_frame(raw, lines, opts)
-    periods = _periods(lines).join(subs.select("sub"), on="sub", how="semi")
-    prorations = _prorations(lines).join(subs.select("sub"), on="sub", how="semi")
+    never = _subscriptions(raw).filter(pl.col("status").is_in(list(NEVER_STARTED)))
+    never = never.select(pl.col("id").alias("sub"))
+    periods = _periods(lines).join(never, on="sub", how="anti")
+    prorations = _prorations(lines).join(never, on="sub", how="anti")
     live = _live_items(raw, prices, subs)
     pauses = _pauses(raw, subs, opts)
     discounts = _discounts(raw, subs, periods, opts.timezone)
@@ -643,8 +646,8 @@ def _subscriptions_table(
         ]
     )
     segments = _segments(_events(periods, prorations, live, breaks))
-    segments = segments.join(subs.select("sub", "sub_end"), on="sub").filter(
-        pl.col("start") < pl.col("sub_end")
+    segments = segments.join(subs.select("sub", "sub_end"), on="sub", how="left").filter(
+        pl.col("start") < pl.col("sub_end").fill_null(OPEN_END)
     )
     segments = _within(segments, pauses, "z_").filter(~pl.col("z_in"))
     spans = _within(_with_attributes(segments, sources, prorations), discounts, "d_")
@@ -673,6 +676,9 @@ def _subscriptions_table(
     billing_period, interval_count = _billing_period(pl.col("interval"), pl.col("interval_count"))
     currency = pl.col("currency")
     problem = pl.coalesce(
+        pl.when(pl.col("known").is_null()).then(
+            pl.format("subscription '{}' is not in stripe/subscription", pl.col("sub"))
+        ),
         pl.when(pl.col("account_id").is_null()).then(pl.lit("subscription has no customer")),
         "problem",
         "coupon_problem",

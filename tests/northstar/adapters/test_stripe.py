@@ -655,6 +655,19 @@ def test_a_line_of_an_unknown_price_is_quarantined_not_dropped() -> None:
     ]
 
 
+def test_lines_of_a_subscription_missing_from_the_sync_are_quarantined() -> None:
+    # sub_9 bills lines but stripe/subscription does not hold it: its period comes out with the
+    # reason; an incomplete_expired subscription (never started) gives no period at all.
+    lines = [*THREE_MONTHS, line("sub_9", "2025-01-01", "2025-02-01", 2),
+             line("sub_x", "2025-01-01", "2025-02-01", 3)]  # fmt: skip
+    expired = {"id": "sub_x", "status": "incomplete_expired", "start_date": ts("2025-01-01")}
+    got = adapt(stripe_raw([ACTIVE, expired], lines, [item("sub_1", 10)]))["billing/subscriptions"]
+    assert got.collect().select("subscription_id", "amount", PROBLEM).rows() == [
+        ("sub_1", dec("290"), None),
+        ("sub_9", dec("58"), "subscription 'sub_9' is not in stripe/subscription"),
+    ]
+
+
 # -- customers -----------------------------------------------------------------------------------
 
 CUSTOMERS = [
