@@ -1,0 +1,1 @@
+"""Inverse writers: native contract tables -> the raw tables a real system's sync would hold."""
