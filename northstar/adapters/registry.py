@@ -8,7 +8,7 @@ from northstar.adapters.base import Adapter
 
 KNOWN_SYSTEMS = ("stripe", "hubspot", "zendesk", "amplitude", "segment")
 """Names a `fivetran+` source spec may give as systems (other query parameters stay on the URL)."""
-AVAILABLE: tuple[str, ...] = ("zendesk",)
+AVAILABLE: tuple[str, ...] = ("stripe", "zendesk")
 """Systems with an adapter in this release: each a module `northstar.adapters.<name>` with an
 `ADAPTER`."""
 CRM_TABLE = "crm/accounts"

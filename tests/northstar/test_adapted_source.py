@@ -142,8 +142,8 @@ def test_sources_check_reports_raw_tables_fills_and_what_is_missing(
 def test_a_system_without_an_adapter_is_refused_by_name(tmp_path: Path) -> None:
     from northstar.sources import SourceError
 
-    with pytest.raises(SourceError, match="no adapter for system 'stripe'"):
-        open_source(f"fivetran+{tmp_path}?stripe=stripe")
+    with pytest.raises(SourceError, match="no adapter for system 'hubspot'"):
+        open_source(f"fivetran+{tmp_path}?hubspot=hubspot")
 
 
 def test_zendesk_tables_give_tickets_linked_to_crm_accounts(
